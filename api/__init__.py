@@ -1,0 +1,1 @@
+"""The Falcon API serving Zellyy and Money For Rabbit."""

@@ -1,0 +1,122 @@
+"""Access tokens (HS256 JWTs) and signed links: issuing them, and checking them on requests."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import falcon
+import jwt
+
+from models.errors import AuthenticationFailed
+from models.sessions import AuthSession, active_session
+
+ZELLYY = "zellyy"
+RABBIT = "money-for-rabbit"
+_ALGORITHM = "HS256"
+_ACCESS_CLAIMS = ["sub", "aud", "exp", "iat", "nbf", "jti", "sid", "type"]
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_at: int
+
+
+class TokenService:
+    """Issues and verifies every token the service signs with SECRET_KEY."""
+
+    def __init__(self, secret_key: str, access_ttl: int):
+        self._key = secret_key
+        self.access_ttl = access_ttl
+
+    def issue_access(self, session: AuthSession) -> AccessToken:
+        user = session.user
+        now = int(time.time())
+        claims = {
+            "sub": str(user.id) if session.audience == RABBIT else str(user.public_id),
+            "aud": session.audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.access_ttl,
+            "jti": uuid.uuid4().hex,
+            "sid": str(session.id),
+            "type": "access",
+        }
+        if session.audience == RABBIT:
+            claims["username"] = user.username  # the Money For Rabbit client reads it
+        return AccessToken(jwt.encode(claims, self._key, algorithm=_ALGORITHM), claims["exp"])
+
+    def verify_access(self, token: str, audience: str) -> dict:
+        claims = self._decode(token, audience, _ACCESS_CLAIMS)
+        if claims.get("type") != "access":
+            raise AuthenticationFailed("Not an access token", key="invalid")
+        return claims
+
+    def issue_link(self, purpose: str, subject: str, audience: str, ttl: int) -> str:
+        """A signed, expiring token for a link sent by mail (e.g. email confirmation)."""
+        now = int(time.time())
+        claims = {
+            "sub": subject,
+            "aud": audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+            "type": purpose,
+        }
+        return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
+
+    def verify_link(self, token: str, purpose: str, subject: str, audience: str) -> None:
+        claims = self._decode(token, audience, ["sub", "aud", "exp", "iat", "type"])
+        if claims.get("type") != purpose or claims.get("sub") != subject:
+            raise AuthenticationFailed("Link does not match", key="invalid")
+
+    def _decode(self, token: str, audience: str, required: list[str]) -> dict:
+        try:
+            return jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],  # never "none", never what the header asks for
+                audience=audience,
+                options={"require": required},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationFailed("Token has expired", key="expired") from None
+        except jwt.InvalidTokenError:
+            raise AuthenticationFailed("Invalid token", key="invalid") from None
+
+
+def bearer_token(req: falcon.Request) -> str:
+    header = req.get_header("Authorization")
+    if not header:
+        raise AuthenticationFailed("Authentication required", key="missing")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("Authorization must be 'Bearer <token>'", key="invalid")
+    return token.strip()
+
+
+class Authenticator:
+    """Turns a request's bearer access token into (user, session) for one audience."""
+
+    def __init__(self, tokens: TokenService, audience: str):
+        self.tokens = tokens
+        self.audience = audience
+
+    def authenticate(self, req: falcon.Request):
+        claims = self.tokens.verify_access(bearer_token(req), self.audience)
+        try:
+            session_id = uuid.UUID(claims["sid"])
+        except (ValueError, TypeError, AttributeError):
+            raise AuthenticationFailed("Invalid token", key="invalid") from None
+        found = active_session(session_id, self.audience)
+        if found is None:
+            raise AuthenticationFailed("Session has ended", key="invalid")
+        session, user = found
+        expected_sub = str(user.id) if self.audience == RABBIT else str(user.public_id)
+        if claims["sub"] != expected_sub:
+            raise AuthenticationFailed("Invalid token", key="invalid")
+        return user, session

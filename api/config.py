@@ -1,0 +1,178 @@
+"""Settings from the environment, read in one place (DESIGN §2)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import os
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    app_env: str
+    var_dir: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    encryption_key: bytes
+    port: int
+    access_token_ttl: int
+    refresh_token_ttl: int
+    smtp_url: str | None
+    mail_from: str
+    mail_dir: Path
+    stripe_api_key: str | None
+    stripe_api_base: str | None
+    stripe_webhook_secret: str | None
+    facebook_graph_url: str
+    instagram_graph_url: str
+    twitter_api_url: str
+    twitter_client_id: str | None
+    webhook_allow_private_urls: bool
+    messages_open_at: datetime | None
+    rabbit_frontend_url: str
+    public_base_url: str
+    free_card_limit: int
+    webhook_retry_schedule: tuple[int, ...]
+    renewal_retry_schedule: tuple[int, ...]
+    rate_limit_login: str
+    rate_limit_ip: str
+    rate_limit_prefix: str = "rl"
+    task_queue: str = "celery"
+    max_body_bytes: int = 1024 * 1024
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or "filesystem://"
+
+    @property
+    def rate_limit_storage_url(self) -> str:
+        return self.redis_url or "memory://"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Config:
+        env = dict(os.environ if environ is None else environ)
+        app_env = env.get("APP_ENV", "development")
+        if app_env not in ("development", "test", "production"):
+            raise ConfigError(f"APP_ENV must be development, test or production, not {app_env!r}")
+        var_dir = Path(env.get("VAR_DIR", ROOT / "var"))
+        secret_key = env.get("SECRET_KEY") or _generated_secret(var_dir, app_env)
+        port = _int(env, "PORT", 8000)
+        encryption_key = env.get("ENCRYPTION_KEY")
+        return cls(
+            app_env=app_env,
+            var_dir=var_dir,
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'app.sqlite3'}",
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=secret_key,
+            encryption_key=(
+                encryption_key.encode() if encryption_key else _derive_fernet_key(secret_key)
+            ),
+            port=port,
+            access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 3600),
+            refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 2_592_000),
+            smtp_url=env.get("SMTP_URL") or None,
+            mail_from=env.get("MAIL_FROM", "no-reply@localhost"),
+            mail_dir=var_dir / "mail",
+            stripe_api_key=env.get("STRIPE_API_KEY") or None,
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
+            facebook_graph_url=env.get("FACEBOOK_GRAPH_URL", "https://graph.facebook.com/v19.0"),
+            instagram_graph_url=env.get("INSTAGRAM_GRAPH_URL", "https://graph.facebook.com/v19.0"),
+            twitter_api_url=env.get("TWITTER_API_URL", "https://api.x.com/2"),
+            twitter_client_id=env.get("TWITTER_CLIENT_ID") or None,
+            webhook_allow_private_urls=_bool(env, "WEBHOOK_ALLOW_PRIVATE_URLS", False),
+            messages_open_at=_instant(env, "MESSAGES_OPEN_AT"),
+            rabbit_frontend_url=env.get("RABBIT_FRONTEND_URL", "http://localhost:3000").rstrip("/"),
+            public_base_url=env.get("PUBLIC_BASE_URL", f"http://localhost:{port}").rstrip("/"),
+            free_card_limit=_int(env, "FREE_CARD_LIMIT", 50),
+            webhook_retry_schedule=_schedule(
+                env, "WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE
+            ),
+            renewal_retry_schedule=_schedule(env, "RENEWAL_RETRY_SCHEDULE", (1, 3, 7)),
+            rate_limit_login=env.get("RATE_LIMIT_LOGIN", "10/minute"),
+            rate_limit_ip=env.get("RATE_LIMIT_IP", "100/minute"),
+            # Both only matter to tests that share one Redis between runs.
+            rate_limit_prefix=env.get("RATE_LIMIT_PREFIX", "rl"),
+            task_queue=env.get("CELERY_QUEUE", "celery"),
+        )
+
+
+def _generated_secret(var_dir: Path, app_env: str) -> str:
+    """Outside production, a secret made once and kept in ./var/ so restarts keep sessions."""
+    if app_env == "production":
+        raise ConfigError("SECRET_KEY is required when APP_ENV=production")
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once agree on the first one written.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+def _derive_fernet_key(secret_key: str) -> bytes:
+    digest = hashlib.sha256(b"encryption-key:" + secret_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest)
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if not raw:
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _instant(env: dict[str, str], name: str) -> datetime | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{name} must be an ISO-8601 instant, not {raw!r}") from None
+    if value.tzinfo is None:
+        raise ConfigError(f"{name} must carry a time zone, e.g. 2027-01-01T00:00:00+09:00")
+    return value
+
+
+def _schedule(env: dict[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated integers, not {raw!r}") from None

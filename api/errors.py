@@ -1,0 +1,53 @@
+"""Every error leaves in the dialect of the surface the request belongs to."""
+
+from __future__ import annotations
+
+import logging
+
+import falcon
+
+from api.rabbit import errors as rabbit
+from api.zellyy import errors as zellyy
+from models.errors import DomainError, RateLimited
+
+log = logging.getLogger(__name__)
+
+RABBIT_PREFIXES = ("/api/user/", "/api/user", "/api/confirm-user/")
+
+
+def surface_of(req: falcon.Request) -> str:
+    """The surface a request speaks: from its resource, else from its path."""
+    surface = getattr(req.context, "surface", None)
+    if surface:
+        return surface
+    path = req.path
+    if path == "/api/user" or path.startswith(RABBIT_PREFIXES):
+        return "rabbit"
+    return "zellyy"
+
+
+def handle_domain_error(req: falcon.Request, resp: falcon.Response, ex: DomainError, params):
+    dialect = rabbit if surface_of(req) == "rabbit" else zellyy
+    status, media = dialect.from_domain(ex)
+    resp.status = status
+    resp.media = media
+    if isinstance(ex, RateLimited):
+        resp.set_header("Retry-After", str(ex.retry_after))
+    if status == 401:
+        resp.set_header("WWW-Authenticate", "Bearer")
+
+
+def serialize_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError):
+    """Falcon's own errors (404 route, 405, malformed JSON, 413, 500) in the surface's dialect."""
+    status = ex.status_code
+    if surface_of(req) == "rabbit":
+        media = rabbit.from_http(status)
+    else:
+        media = zellyy.from_http(status, ex.title, ex.description)
+    resp.content_type = falcon.MEDIA_JSON
+    resp.media = media
+
+
+def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params):
+    log.exception("unhandled error on %s %s", req.method, req.path)
+    raise falcon.HTTPInternalServerError()

@@ -1,0 +1,62 @@
+"""Liveness (/healthz) and readiness (/readyz: database and broker reachable)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import falcon
+import redis
+from pony import orm
+
+from api.validation import operation
+from models import db
+
+log = logging.getLogger(__name__)
+
+
+class Health:
+    uses_db = False
+
+    @operation("The process is alive (checks nothing else)")
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+
+class Ready:
+    uses_db = False
+
+    def __init__(self, redis_url: str | None, broker_folder: Path):
+        self.redis = (
+            redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+            if redis_url
+            else None
+        )
+        self.broker_folder = broker_folder
+
+    @operation("Database and broker are reachable (503 when not)", responses={503: "Not ready"})
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        checks = {"database": self._database(), "broker": self._broker()}
+        ready = all(value == "ok" for value in checks.values())
+        resp.status = 200 if ready else 503
+        resp.media = {"status": "ok" if ready else "unavailable", "checks": checks}
+
+    def _database(self) -> str:
+        try:
+            with orm.db_session:
+                db.execute("SELECT 1")
+        except Exception as ex:
+            log.warning("readiness: database unreachable: %s", ex)
+            return "unreachable"
+        return "ok"
+
+    def _broker(self) -> str:
+        try:
+            if self.redis is not None:
+                self.redis.ping()
+            elif not self.broker_folder.is_dir():
+                return "unreachable"
+        except redis.RedisError as ex:
+            log.warning("readiness: broker unreachable: %s", ex)
+            return "unreachable"
+        return "ok"

@@ -1,0 +1,55 @@
+"""Request middleware: body size limit, surface tagging, and the database transaction."""
+
+from __future__ import annotations
+
+import falcon
+
+from models.transaction import transaction
+
+
+class BodyLimit:
+    """Refuse bodies over the limit before anything reads them (413)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        length = req.content_length
+        if length is not None and length > self.max_bytes:
+            raise falcon.HTTPContentTooLarge(
+                description=f"The request body is larger than {self.max_bytes} bytes"
+            )
+
+
+class Surface:
+    """Remember which app's dialect the routed resource speaks."""
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        req.context.surface = getattr(resource, "surface", None)
+
+
+class Transaction:
+    """One database transaction per request: committed on success, rolled back otherwise.
+
+    Tasks queued with `after_commit` during the request are sent once the
+    commit has happened, so a worker never looks for a row that is not there.
+    """
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        if resource is None or not getattr(resource, "uses_db", True):
+            return
+        req.context.transaction = transaction().__enter__()
+
+    def process_response(self, req, resp, resource, req_succeeded: bool) -> None:
+        tx = getattr(req.context, "transaction", None)
+        if tx is None:
+            return
+        req.context.transaction = None
+        if req_succeeded:
+            tx.__exit__(None, None, None)
+        else:
+            tx.__exit__(RequestFailed, RequestFailed(), None)
+
+
+class RequestFailed(Exception):
+    """Handed to the transaction so that it rolls back."""

@@ -1,0 +1,148 @@
+"""The OpenAPI 3.1 document of both surfaces, built from the routes' own declarations."""
+
+from __future__ import annotations
+
+import re
+
+import falcon
+
+from api.validation import Operation, operation
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_ZELLYY_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+_RABBIT_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
+
+
+def routes(app: falcon.App):
+    """Every (uri_template, method, resource, responder) the app's router serves."""
+    stack = list(app._router._roots)
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if not node.method_map:
+            continue
+        for method in _METHODS:
+            responder = node.method_map.get(method)
+            # Falcon fills unimplemented methods with its own 405 responders;
+            # ours are bound methods of the routed resource.
+            if responder is not None and getattr(responder, "__self__", None) is node.resource:
+                yield node.uri_template, method, node.resource, responder
+
+
+def undocumented(app: falcon.App) -> list[str]:
+    """Routes whose responder carries no @operation declaration."""
+    return [
+        f"{method} {template}"
+        for template, method, _resource, responder in routes(app)
+        if not isinstance(getattr(responder, "operation", None), Operation)
+    ]
+
+
+def build(app: falcon.App) -> dict:
+    paths: dict[str, dict] = {}
+    for template, method, resource, responder in sorted(routes(app), key=lambda r: r[:2]):
+        spec = getattr(responder, "operation", None)
+        if not isinstance(spec, Operation):
+            continue
+        path = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"{\1}", template)
+        item = paths.setdefault(path, {})
+        item[method.lower()] = _operation(path, method, resource, spec)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Zellyy and Money For Rabbit API",
+            "version": "1.0.0",
+            "description": "Two client apps, one backend. Zellyy under /api/v1 (and /api); "
+            "Money For Rabbit under /api/user and /api/confirm-user.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+            "schemas": {"ZellyyError": _ZELLYY_ERROR, "RabbitError": _RABBIT_ERROR},
+        },
+    }
+
+
+def _operation(path: str, method: str, resource, spec: Operation) -> dict:
+    surface = getattr(resource, "surface", None)
+    error_ref = {
+        "$ref": "#/components/schemas/" + ("RabbitError" if surface == "rabbit" else "ZellyyError")
+    }
+    op: dict = {
+        "summary": spec.summary,
+        "operationId": f"{method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', path).strip('_')}",
+        "tags": [surface or "service"],
+        "responses": {str(spec.status): {"description": "Success"}},
+    }
+    for status, description in spec.responses.items():
+        op["responses"][str(status)] = {"description": description}
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"\{(\w+)\}", path)
+    ]
+    if spec.query:
+        for name, schema in spec.query.get("properties", {}).items():
+            parameters.append(
+                {"name": name, "in": "query", "required": False, "schema": _clean(schema)}
+            )
+    if parameters:
+        op["parameters"] = parameters
+    if spec.body:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _clean(spec.body)}},
+        }
+        op["responses"].setdefault(
+            "400",
+            {
+                "description": "Invalid request",
+                "content": {"application/json": {"schema": error_ref}},
+            },
+        )
+    if spec.auth:
+        op["security"] = [{"bearer": []}]
+        op["responses"].setdefault(
+            "401",
+            {
+                "description": "Authentication required",
+                "content": {"application/json": {"schema": error_ref}},
+            },
+        )
+    return op
+
+
+def _clean(schema):
+    """The schema without our private x- keywords."""
+    if isinstance(schema, dict):
+        return {k: _clean(v) for k, v in schema.items() if not k.startswith("x-")}
+    if isinstance(schema, list):
+        return [_clean(v) for v in schema]
+    return schema
+
+
+class OpenAPIDocument:
+    uses_db = False
+
+    def __init__(self, app: falcon.App):
+        self.app = app
+        self._doc: dict | None = None
+
+    @operation("This document")
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self._doc is None:  # routes are fixed once the app serves
+            self._doc = build(self.app)
+        resp.media = self._doc

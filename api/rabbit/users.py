@@ -1,0 +1,161 @@
+"""Money For Rabbit accounts: register, confirm, log in, refresh, withdraw, profile."""
+
+from __future__ import annotations
+
+import falcon
+
+from api.auth import RABBIT, Authenticator, TokenService, bearer_token
+from api.rabbit import errors as texts
+from api.ratelimit import AuthRateLimiter
+from api.schemas import obj
+from api.validation import operation
+from models import sessions, users
+from models.clock import utcnow
+from models.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
+from worker.dispatch import send_after_commit
+
+CONFIRM_LINK_TTL = 3 * 24 * 3600
+CONFIRM_PURPOSE = "email_confirm"
+
+USERNAME = {
+    "type": "string",
+    "pattern": r"^[가-힣A-Za-z0-9]{2,5}$",
+    "x-error": texts.INVALID_USERNAME,
+}
+PASSWORD = {
+    "type": "string",
+    "pattern": r"^(?=.*[a-z])(?=.*[A-Z])(?=.*\d)(?=.*[!@#$%^&*])[A-Za-z\d!@#$%^&*]{12,16}$",
+    "x-error": texts.INVALID_PASSWORD,
+}
+EMAIL = {
+    "type": "string",
+    "maxLength": 254,
+    "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+    "x-error": texts.INVALID_EMAIL,
+}
+# Checked in this order, as the original service did: email, password, nickname.
+REGISTER = obj(["email", "password", "username"], email=EMAIL, password=PASSWORD, username=USERNAME)
+LOGIN = obj(
+    ["email", "password"],
+    email={"type": "string", "maxLength": 254, "x-error": texts.BAD_CREDENTIALS},
+    password={"type": "string", "maxLength": 1024, "x-error": texts.BAD_CREDENTIALS},
+)
+RENAME = obj(["username"], username=USERNAME)
+WITHDRAW = obj(["username"], username={"type": "string", "x-error": texts.BAD_ACCESS})
+
+
+class _RabbitResource:
+    surface = "rabbit"
+
+    def __init__(self, tokens: TokenService, limiter: AuthRateLimiter, refresh_ttl: int):
+        self.tokens = tokens
+        self.limiter = limiter
+        self.refresh_ttl = refresh_ttl
+        self.auth = Authenticator(tokens, RABBIT)
+
+    def _pair(self, issued: sessions.Issued) -> dict:
+        return {
+            "access_token": self.tokens.issue_access(issued.session).token,
+            "refresh_token": issued.refresh_token,
+        }
+
+
+class Register(_RabbitResource):
+    def __init__(self, tokens, limiter, refresh_ttl, public_base_url: str):
+        super().__init__(tokens, limiter, refresh_ttl)
+        self.public_base_url = public_base_url
+
+    @operation("Register; a confirmation link is mailed", body=REGISTER, status=201)
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = req.context.body
+        self.limiter.check(req, body["email"])
+        user = users.create_user(body["email"], body["password"], body["username"])
+        token = self.tokens.issue_link(CONFIRM_PURPOSE, str(user.id), RABBIT, CONFIRM_LINK_TTL)
+        link = f"{self.public_base_url}/api/confirm-user/{user.id}/{token}"
+        send_after_commit(
+            "mail.send",
+            to=user.email,
+            subject="[Money For Rabbit] 이메일 인증을 완료해 주세요",
+            text=(
+                f"{user.username} 님, Money For Rabbit 에 가입해 주셔서 감사합니다.\n\n"
+                f"아래 링크를 눌러 이메일 인증을 완료해 주세요 (3일 동안 유효합니다).\n\n{link}\n"
+            ),
+        )
+        resp.media = {"success": f"{user.username} 님, 회원가입을 환영합니다!"}
+
+
+class ConfirmEmail(_RabbitResource):
+    def __init__(self, tokens, limiter, refresh_ttl, frontend_url: str):
+        super().__init__(tokens, limiter, refresh_ttl)
+        self.frontend_url = frontend_url
+
+    @operation("Confirm an email address from the mailed link; redirects", status=303)
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str, token: str):
+        user = _user(user_id)
+        outcome = "fail"
+        if user is not None:
+            try:
+                self.tokens.verify_link(token, CONFIRM_PURPOSE, str(user.id), RABBIT)
+            except AuthenticationFailed:  # bad, expired or foreign: a failed confirmation
+                outcome = "fail"
+            else:
+                if user.email_confirmed_at is None:
+                    user.email_confirmed_at = utcnow()
+                outcome = "done"
+        raise falcon.HTTPSeeOther(f"{self.frontend_url}/signup/{outcome}")
+
+
+class Login(_RabbitResource):
+    @operation("Log in; answers an access and a refresh token", body=LOGIN)
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = req.context.body
+        self.limiter.check(req, body["email"])
+        user = users.authenticate(body["email"], body["password"])
+        if not user.email_confirmed:
+            raise InvalidInput(texts.EMAIL_NOT_CONFIRMED)
+        resp.media = self._pair(sessions.start_session(user, RABBIT, self.refresh_ttl))
+
+
+class Refresh(_RabbitResource):
+    @operation("Trade the refresh token (as Bearer) for a new pair; single use")
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        issued = sessions.rotate(bearer_token(req), RABBIT, self.refresh_ttl)
+        resp.media = self._pair(issued)
+
+
+class Withdraw(_RabbitResource):
+    @operation("Delete the caller's account", body=WITHDRAW, auth=True, status=204)
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        user = req.context.user
+        if req.context.body["username"] != user.username:
+            raise InvalidInput(texts.BAD_ACCESS)
+        user.delete()
+
+
+class Profile(_RabbitResource):
+    @operation("A user's nickname and the money they received (public)")
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        user = _user_or_404(user_id)
+        resp.media = {"user_info": {"username": user.username, "total_amount": 0}}
+
+    @operation("Change the caller's nickname", body=RENAME, auth=True)
+    def on_put(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
+        user = _user_or_404(user_id)
+        if user.id != req.context.user.id:
+            raise PermissionDenied(texts.FORBIDDEN)
+        user.username = req.context.body["username"]
+        resp.media = {"success": f"닉네임이 {user.username} 으로 변경되었습니다."}
+
+
+def _user(user_id: str) -> users.User | None:
+    """The user of a path id; ids that are not small positive integers match no one."""
+    if not (user_id.isascii() and user_id.isdigit() and len(user_id) < 19):
+        return None
+    return users.User.get(id=int(user_id))
+
+
+def _user_or_404(user_id: str) -> users.User:
+    user = _user(user_id)
+    if user is None:
+        raise NotFound(texts.USER_NOT_FOUND)
+    return user

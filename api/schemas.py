@@ -1,0 +1,24 @@
+"""JSON Schema pieces that more than one declaration uses."""
+
+from __future__ import annotations
+
+EMAIL = {
+    "type": "string",
+    "maxLength": 254,
+    "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+    "x-message": "Must be a valid email address",
+}
+
+NO_CONTROL_CHARS = r"^[^\u0000-\u001f\u007f]*$"
+
+HTTP_URL = {
+    "type": "string",
+    "maxLength": 2048,
+    "pattern": r"^https?://[^\s/?#]+[^\s]*$",
+    "x-message": "Must be an http(s) URL",
+}
+
+
+def obj(required: list[str], **properties) -> dict:
+    """An object schema; unknown extra fields are allowed and ignored."""
+    return {"type": "object", "required": required, "properties": properties}

@@ -1,0 +1,92 @@
+"""Zellyy sign-up, login, token refresh and logout (seed 인증 API)."""
+
+from __future__ import annotations
+
+import falcon
+
+from api.auth import ZELLYY, Authenticator, TokenService
+from api.ratelimit import AuthRateLimiter
+from api.schemas import EMAIL, NO_CONTROL_CHARS, obj
+from api.validation import operation
+from models import sessions, users
+
+SIGNUP = obj(
+    ["email", "password", "username"],
+    email=EMAIL,
+    password={"type": "string", "minLength": 8, "maxLength": 128},
+    username={
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 50,
+        "pattern": NO_CONTROL_CHARS,
+        "x-message": "Must not contain control characters",
+    },
+)
+LOGIN = obj(
+    ["email", "password"],
+    email={"type": "string", "minLength": 1, "maxLength": 254},
+    password={"type": "string", "minLength": 1, "maxLength": 1024},
+)
+REFRESH = obj(["refresh_token"], refresh_token={"type": "string", "minLength": 1, "maxLength": 512})
+LOGOUT_QUERY = {
+    "type": "object",
+    "properties": {
+        "scope": {"type": "string", "enum": list(sessions.LOGOUT_SCOPES), "default": "local"}
+    },
+}
+
+
+class _AuthResource:
+    surface = "zellyy"
+
+    def __init__(self, tokens: TokenService, limiter: AuthRateLimiter, refresh_ttl: int):
+        self.tokens = tokens
+        self.limiter = limiter
+        self.refresh_ttl = refresh_ttl
+        self.auth = Authenticator(tokens, ZELLYY)
+
+    def _session_body(self, issued: sessions.Issued) -> dict:
+        access = self.tokens.issue_access(issued.session)
+        return {
+            "access_token": access.token,
+            "refresh_token": issued.refresh_token,
+            "expires_at": access.expires_at,
+        }
+
+    def _login_body(self, user: users.User, issued: sessions.Issued) -> dict:
+        return {
+            "user": {"id": str(user.public_id), "email": user.email, "username": user.username},
+            "session": self._session_body(issued),
+        }
+
+
+class Signup(_AuthResource):
+    @operation("Create an account and start a session", body=SIGNUP)
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = req.context.body
+        self.limiter.check(req, body["email"])
+        user = users.create_user(body["email"], body["password"], body["username"])
+        resp.media = self._login_body(user, sessions.start_session(user, ZELLYY, self.refresh_ttl))
+
+
+class Login(_AuthResource):
+    @operation("Log in with email and password", body=LOGIN)
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = req.context.body
+        self.limiter.check(req, body["email"])
+        user = users.authenticate(body["email"], body["password"])
+        resp.media = self._login_body(user, sessions.start_session(user, ZELLYY, self.refresh_ttl))
+
+
+class Refresh(_AuthResource):
+    @operation("Trade a refresh token for a new token pair (single use)", body=REFRESH)
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        issued = sessions.rotate(req.context.body["refresh_token"], ZELLYY, self.refresh_ttl)
+        resp.media = self._session_body(issued)
+
+
+class Logout(_AuthResource):
+    @operation("End this session, every session, or every other one", query=LOGOUT_QUERY, auth=True)
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        sessions.logout(req.context.session, req.context.query["scope"])
+        resp.media = {"message": "Successfully logged out"}

@@ -1,0 +1,50 @@
+"""Zellyy's own profile: GET and PATCH /users/me (seed 사용자 API)."""
+
+from __future__ import annotations
+
+import falcon
+
+from api.auth import ZELLYY, Authenticator, TokenService
+from api.schemas import HTTP_URL, NO_CONTROL_CHARS
+from api.validation import operation
+from models.clock import rfc3339
+
+PATCH_ME = {
+    "type": "object",
+    "properties": {
+        "display_name": {
+            "type": ["string", "null"],
+            "maxLength": 50,
+            "pattern": NO_CONTROL_CHARS,
+            "x-message": "Must not contain control characters",
+        },
+        "avatar_url": {**HTTP_URL, "type": ["string", "null"]},
+    },
+}
+
+
+class Me:
+    surface = "zellyy"
+
+    def __init__(self, tokens: TokenService):
+        self.auth = Authenticator(tokens, ZELLYY)
+
+    @operation("The caller's profile, with premium status", auth=True)
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        user = req.context.user
+        resp.media = {
+            **user.public_dict(),
+            "is_premium": False,
+            "premium_until": None,
+        }
+
+    @operation("Change display name or avatar", body=PATCH_ME, auth=True)
+    def on_patch(self, req: falcon.Request, resp: falcon.Response) -> None:
+        user = req.context.user
+        changes = {k: v for k, v in req.context.body.items() if k in PATCH_ME["properties"]}
+        if changes:
+            user.set(**changes)
+            user.flush()
+        result = user.public_dict()
+        del result["created_at"]
+        resp.media = {**result, "updated_at": rfc3339(user.updated_at)}

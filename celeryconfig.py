@@ -1,0 +1,37 @@
+"""Celery settings, from the same environment as the web process (DESIGN §2)."""
+
+import os
+
+from api.config import Config
+
+_config = Config.from_env()
+
+broker_url = _config.broker_url
+if broker_url == "filesystem://":
+    # Embedded mode: messages are files under ./var/broker/, which producer and
+    # consumer share, so in and out are the same folder.
+    _folder = str(_config.var_dir / "broker")
+    os.makedirs(_folder, exist_ok=True)
+    broker_transport_options = {"data_folder_in": _folder, "data_folder_out": _folder}
+else:
+    # Longer than any countdown we schedule (those stay under a few minutes; long
+    # waits live in the database as next_attempt_at), so Redis never redelivers
+    # a task that is merely waiting.
+    broker_transport_options = {"visibility_timeout": 3600}
+
+imports = ("worker.mail",)
+task_default_queue = _config.task_queue
+task_ignore_result = True  # nothing reads results; the database holds outcomes
+task_serializer = "json"
+accept_content = ("json",)
+# Late acks: a task whose worker dies mid-run is delivered again; our tasks are
+# idempotent so that this is safe.
+task_acks_late = True
+task_reject_on_worker_lost = True
+# One message at a time per process: long tasks do not hold others hostage.
+worker_prefetch_multiplier = 1
+worker_hijack_root_logger = False
+broker_connection_retry_on_startup = True
+timezone = "UTC"
+beat_schedule_filename = str(_config.var_dir / "celerybeat-schedule")
+beat_schedule: dict = {}

@@ -1,0 +1,63 @@
+"""The Pony database, its entities, and binding it once per process."""
+
+from __future__ import annotations
+
+import os
+import threading
+from urllib.parse import unquote, urlsplit
+
+from pony import orm
+
+db = orm.Database()
+
+# Entities register themselves on `db` when their modules are imported.
+from models import sessions, users  # noqa: E402, F401
+
+_lock = threading.Lock()
+
+
+def init_db(url: str, *, create_tables: bool = False) -> orm.Database:
+    """Bind and map `db` once per process.
+
+    Safe across fork: Pony's connection pool notices a changed pid and opens a
+    fresh connection in the child instead of sharing the parent's socket.
+    """
+    with _lock:
+        if db.provider is None:
+            db.bind(**bind_args(url))
+            db.generate_mapping(create_tables=create_tables)
+        elif create_tables:
+            db.create_tables()
+        return db
+
+
+def bind_args(url: str) -> dict:
+    """Turn DATABASE_URL into Pony's bind arguments."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parts.path
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return {"provider": "sqlite", "filename": path, "create_db": True}
+    if parts.scheme in ("postgres", "postgresql"):
+        args = {
+            "provider": "postgres",
+            "host": parts.hostname or "localhost",
+            "port": parts.port or 5432,
+            "user": unquote(parts.username or "postgres"),
+            "database": parts.path.lstrip("/"),
+        }
+        if parts.password:
+            args["password"] = unquote(parts.password)
+        return args
+    raise ValueError(f"unsupported DATABASE_URL scheme: {parts.scheme!r}")
+
+
+@db.on_connect(provider="sqlite")
+def _sqlite_pragmas(database, connection):
+    cursor = connection.cursor()
+    # WAL lets the web and worker processes read while one writes; the busy
+    # timeout makes writers queue instead of failing with "database is locked".
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA busy_timeout = 10000")
+    cursor.execute("PRAGMA foreign_keys = ON")

@@ -1,0 +1,45 @@
+"""Domain exceptions; each API surface maps them to its own error dialect."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    def __init__(self, message: str = "", *, details: dict | None = None, key: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        # A stable name for the rule that was broken, so a surface can pick its own text.
+        self.key = key
+
+
+class InvalidInput(DomainError):
+    """The request is well-formed but breaks a rule (400)."""
+
+
+class AuthenticationFailed(DomainError):
+    """No credentials, or credentials that do not hold (401).
+
+    `key` is one of: missing, invalid, expired, credentials, refresh_reused.
+    """
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but may not do this (403)."""
+
+
+class NotFound(DomainError):
+    """No such object, or not one the caller may see (404)."""
+
+
+class Conflict(DomainError):
+    """The change clashes with what is stored (409)."""
+
+
+class RateLimited(DomainError):
+    """Too many attempts (429)."""
+
+    def __init__(self, retry_after: int):
+        super().__init__("Too many requests", details={"retry_after": retry_after})
+        self.retry_after = retry_after

@@ -1,0 +1,135 @@
+"""Login sessions and their single-use, rotating refresh tokens (DESIGN §3)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pony import orm
+
+from models import db
+from models.clock import utcnow
+from models.errors import AuthenticationFailed
+
+LOGOUT_SCOPES = ("local", "global", "others")
+
+
+class AuthSession(db.Entity):
+    """One login: every access and refresh token descended from it carries its id."""
+
+    _table_ = "auth_sessions"
+
+    id = orm.PrimaryKey(uuid.UUID, default=uuid.uuid4)
+    user = orm.Required("User")
+    audience = orm.Required(str, 32)
+    created_at = orm.Required(datetime, default=utcnow)
+    revoked_at = orm.Optional(datetime)
+    refresh_tokens = orm.Set("RefreshToken", cascade_delete=True)
+    orm.composite_index(user, revoked_at)
+
+
+class RefreshToken(db.Entity):
+    _table_ = "refresh_tokens"
+
+    id = orm.PrimaryKey(int, auto=True)
+    session = orm.Required(AuthSession)
+    # Only a hash is kept: a database leak yields no usable token.
+    token_hash = orm.Required(str, 64, unique=True)
+    created_at = orm.Required(datetime, default=utcnow)
+    expires_at = orm.Required(datetime)
+    spent_at = orm.Optional(datetime)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What a login or a refresh hands back: the session and a new refresh token."""
+
+    session: AuthSession
+    refresh_token: str
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_refresh_token(session: AuthSession, ttl: int) -> str:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    RefreshToken(
+        session=session,
+        token_hash=_hash(token),
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl),
+    )
+    return token
+
+
+def start_session(user, audience: str, refresh_ttl: int) -> Issued:
+    session = AuthSession(user=user, audience=audience)
+    return Issued(session, _new_refresh_token(session, refresh_ttl))
+
+
+def rotate(token: str, audience: str, refresh_ttl: int) -> Issued:
+    """Spend `token` and issue its successor in the same session.
+
+    A token that was already spent revokes its whole session: someone holds a
+    copy. Of two concurrent refreshes with one token exactly one wins; the
+    other is refused without revoking, since it cannot be told from a client
+    that retried a request whose answer it lost.
+    """
+    row = RefreshToken.get(token_hash=_hash(token))
+    if row is None or row.session.audience != audience:
+        raise AuthenticationFailed("Invalid refresh token", key="invalid")
+    session = row.session
+    if row.spent_at is not None:
+        revoke_session(session)
+        # The refusal rolls the request back; the revocation must outlive it.
+        orm.commit()
+        raise AuthenticationFailed("Refresh token was already used", key="refresh_reused")
+    if session.revoked_at is not None:
+        raise AuthenticationFailed("Session has ended", key="invalid")
+    now = utcnow()
+    if row.expires_at <= now:
+        raise AuthenticationFailed("Refresh token has expired", key="expired")
+    # A conditional update is the arbiter between concurrent refreshes on any engine.
+    won = db.execute(
+        "UPDATE refresh_tokens SET spent_at = $now WHERE id = $token_id AND spent_at IS NULL",
+        {"now": now, "token_id": row.id},
+    ).rowcount
+    if won != 1:
+        raise AuthenticationFailed("Refresh token was already used", key="refresh_reused")
+    return Issued(session, _new_refresh_token(session, refresh_ttl))
+
+
+def revoke_session(session: AuthSession) -> None:
+    if session.revoked_at is None:
+        session.revoked_at = utcnow()
+
+
+def logout(session: AuthSession, scope: str) -> int:
+    """End sessions of the session's user as `scope` says; returns how many ended."""
+    now = utcnow()
+    if scope == "local":
+        targets = [session] if session.revoked_at is None else []
+    else:
+        targets = list(
+            AuthSession.select(lambda s: s.user == session.user and s.revoked_at is None)
+        )
+        if scope == "others":
+            targets = [s for s in targets if s.id != session.id]
+    for target in targets:
+        target.revoked_at = now
+    return len(targets)
+
+
+def active_session(session_id: uuid.UUID, audience: str):
+    """The live session and its user for an access token, or None; one query."""
+    found = orm.select(
+        (s, s.user)
+        for s in AuthSession
+        if s.id == session_id and s.audience == audience and s.revoked_at is None
+    ).first()
+    return found

@@ -1,0 +1,88 @@
+"""Accounts shared by both apps: one user store, email as the identity."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pony import orm
+
+from models import db
+from models.clock import rfc3339, utcnow
+from models.errors import AuthenticationFailed, Conflict
+from models.passwords import hash_password, verify_password
+
+
+class User(db.Entity):
+    _table_ = "users"
+
+    id = orm.PrimaryKey(int, auto=True)
+    public_id = orm.Required(uuid.UUID, unique=True, default=uuid.uuid4)
+    email = orm.Required(str, 254)
+    # Lower-cased email: the unique key that makes email case-insensitive.
+    email_key = orm.Required(str, 254, unique=True)
+    username = orm.Required(str, 50)
+    password_hash = orm.Required(str, 255)
+    display_name = orm.Optional(str, 50, nullable=True)
+    avatar_url = orm.Optional(str, 2048, nullable=True)
+    is_admin = orm.Required(bool, default=False)
+    email_confirmed_at = orm.Optional(datetime)
+    created_at = orm.Required(datetime, default=utcnow)
+    updated_at = orm.Required(datetime, default=utcnow)
+    sessions = orm.Set("AuthSession", cascade_delete=True)
+
+    def before_update(self):
+        self.updated_at = utcnow()
+
+    @property
+    def email_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
+
+    def public_dict(self) -> dict:
+        """The user as Zellyy's GET /users/me and the user.created event show it."""
+        return {
+            "id": str(self.public_id),
+            "email": self.email,
+            "username": self.username,
+            "display_name": self.display_name,
+            "avatar_url": self.avatar_url,
+            "created_at": rfc3339(self.created_at),
+        }
+
+
+def email_key(email: str) -> str:
+    return email.strip().lower()
+
+
+def create_user(
+    email: str, password: str, username: str, *, confirmed: bool = False, is_admin: bool = False
+) -> User:
+    key = email_key(email)
+    if User.exists(email_key=key):
+        raise Conflict("A user with this email already exists", key="duplicate_email")
+    now = utcnow()
+    user = User(
+        email=email.strip(),
+        email_key=key,
+        username=username,
+        password_hash=hash_password(password),
+        is_admin=is_admin,
+        email_confirmed_at=now if confirmed else None,
+        created_at=now,
+        updated_at=now,
+    )
+    # Flush now so a concurrent sign-up with the same email fails here, as a
+    # Conflict, rather than at commit time.
+    try:
+        orm.flush()
+    except orm.TransactionIntegrityError:
+        raise Conflict("A user with this email already exists", key="duplicate_email") from None
+    return user
+
+
+def authenticate(email: str, password: str) -> User:
+    """The user whose email and password these are; the same failure for either mistake."""
+    user = User.get(email_key=email_key(email))
+    if not verify_password(user.password_hash if user else None, password):
+        raise AuthenticationFailed("Invalid email or password", key="credentials")
+    return user

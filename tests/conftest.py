@@ -1,0 +1,264 @@
+"""Test set-up: a fresh database per run (SQLite or PostgreSQL), real Redis, a real worker.
+
+The engine comes from TEST_DATABASE (sqlite | postgres). With CI=true a missing
+PostgreSQL or Redis fails the run; elsewhere the tests that need them skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ENGINE = os.environ.get("TEST_DATABASE", "sqlite")
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RUN_ID = uuid.uuid4().hex[:10]
+VAR_DIR = Path(tempfile.mkdtemp(prefix=f"zellyy-test-{RUN_ID}-"))
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+HAVE_REDIS = _reachable(REDIS_URL, 6379)
+HAVE_POSTGRES = _reachable(PG_ADMIN_URL, 5432)
+if CI and not HAVE_REDIS:
+    raise RuntimeError(f"CI=true but Redis is not reachable at {REDIS_URL}")
+if CI and ENGINE == "postgres" and not HAVE_POSTGRES:
+    raise RuntimeError(f"CI=true but PostgreSQL is not reachable at {PG_ADMIN_URL}")
+
+
+def _create_pg_database() -> str:
+    import psycopg2
+
+    name = f"test_{RUN_ID}"
+    con = psycopg2.connect(PG_ADMIN_URL)
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    con.close()
+    parts = urlsplit(PG_ADMIN_URL)
+    return parts._replace(path=f"/{name}").geturl()
+
+
+def _drop_pg_database(url: str) -> None:
+    import psycopg2
+
+    name = urlsplit(url).path.lstrip("/")
+    con = psycopg2.connect(PG_ADMIN_URL)
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    con.close()
+
+
+if ENGINE == "postgres":
+    DATABASE_URL = _create_pg_database() if HAVE_POSTGRES else None
+else:
+    DATABASE_URL = f"sqlite:///{VAR_DIR / 'test.sqlite3'}"
+
+# The environment every part of the system reads (this process and the worker it starts).
+TEST_ENV = {
+    "APP_ENV": "test",
+    "VAR_DIR": str(VAR_DIR),
+    "SECRET_KEY": "test-secret-key-of-enough-length-" + RUN_ID,
+    "PUBLIC_BASE_URL": "http://testserver",
+    "RABBIT_FRONTEND_URL": "http://frontend.test",
+    "RATE_LIMIT_LOGIN": "100000/minute",
+    "RATE_LIMIT_IP": "100000/minute",
+    "RATE_LIMIT_PREFIX": f"rl-{RUN_ID}",
+    "CELERY_QUEUE": f"test-{RUN_ID}",
+    "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+}
+if DATABASE_URL:
+    TEST_ENV["DATABASE_URL"] = DATABASE_URL
+if HAVE_REDIS:
+    TEST_ENV["REDIS_URL"] = REDIS_URL
+for _name in ("SMTP_URL", "MESSAGES_OPEN_AT", "STRIPE_API_KEY", "STRIPE_API_BASE"):
+    os.environ.pop(_name, None)
+os.environ.update(TEST_ENV)
+
+
+def pytest_collection_modifyitems(config, items):
+    if ENGINE == "postgres" and not HAVE_POSTGRES:
+        skip = pytest.mark.skip(reason="PostgreSQL is not reachable")
+        for item in items:
+            item.add_marker(skip)
+    if not HAVE_REDIS:
+        skip = pytest.mark.skip(reason="Redis is not reachable")
+        for item in items:
+            if "redis" in item.keywords:
+                item.add_marker(skip)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if ENGINE == "postgres" and DATABASE_URL:
+        from models import db
+
+        if db.provider is not None:
+            db.disconnect()
+        _drop_pg_database(DATABASE_URL)
+    if HAVE_REDIS:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(match=f"*{RUN_ID}*"):
+            client.delete(key)
+    shutil.rmtree(VAR_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def config():
+    from api.cli import migrate
+    from api.config import Config
+
+    cfg = Config.from_env()
+    migrate(cfg)
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request):
+    """Every test starts with empty tables."""
+    yield
+    if "config" not in request.fixturenames:
+        return
+    from pony import orm
+
+    from models import db
+
+    tables = [entity._table_ for entity in db.entities.values()]
+    with orm.db_session:
+        if db.provider.dialect == "PostgreSQL":
+            db.execute(
+                "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+            )
+        else:
+            # Children first, so foreign keys never point at a deleted row.
+            for table in _sqlite_delete_order(db, tables):
+                db.execute(f'DELETE FROM "{table}"')
+
+
+def _sqlite_delete_order(db, tables):
+    order = []
+    pending = list(tables)
+    refs = {}
+    for entity in db.entities.values():
+        refs[entity._table_] = {
+            attr.py_type._table_
+            for attr in entity._attrs_
+            if attr.is_relation
+            and not attr.is_collection
+            and attr.py_type._table_ != entity._table_
+        }
+    while pending:
+        for table in list(pending):
+            # A table can go once no remaining table refers to it.
+            if not any(table in refs.get(other, ()) for other in pending if other != table):
+                order.append(table)
+                pending.remove(table)
+                break
+        else:
+            order.extend(pending)
+            break
+    return order
+
+
+@pytest.fixture
+def app(config):
+    from api.app import create_app
+
+    return create_app(config)
+
+
+@pytest.fixture
+def client(app):
+    from falcon import testing
+
+    return testing.TestClient(app)
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on loopback; `.messages` holds what it received."""
+    from aiosmtpd.controller import Controller
+
+    class Collector:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(envelope)
+            return "250 OK"
+
+    collector = Collector()
+    controller = Controller(collector, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    collector.url = f"smtp://127.0.0.1:{controller.port}"
+    yield collector
+    controller.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def celery_worker(config, smtp_server):
+    """A real Celery worker process consuming this run's queue on Redis."""
+    if not HAVE_REDIS:
+        pytest.skip("the real worker needs Redis")
+    env = {**os.environ, "SMTP_URL": smtp_server.url}
+    log_path = VAR_DIR / "worker.log"
+    log = open(log_path, "w")  # noqa: SIM115 - kept open for the worker's lifetime
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "--app",
+            "worker.celery",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=2",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while "ready." not in log_path.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("worker did not start:\n" + log_path.read_text())
+        time.sleep(0.2)
+    proc.log_path = log_path
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

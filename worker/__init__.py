@@ -1,0 +1,1 @@
+"""The background worker: Celery app, tasks, and clients for outside services."""

@@ -1,0 +1,1 @@
+"""Outbound clients for services outside our process."""
