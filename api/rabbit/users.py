@@ -102,7 +102,9 @@ class ConfirmEmail(_RabbitResource):
                 if user.email_confirmed_at is None:
                     user.email_confirmed_at = utcnow()
                 outcome = "done"
-        raise falcon.HTTPSeeOther(f"{self.frontend_url}/signup/{outcome}")
+        # Set, not raised: a raised redirect would roll the confirmation back.
+        resp.status = falcon.HTTP_303
+        resp.location = f"{self.frontend_url}/signup/{outcome}"
 
 
 class Login(_RabbitResource):
