@@ -11,7 +11,7 @@ from pony import orm
 db = orm.Database()
 
 # Entities register themselves on `db` when their modules are imported.
-from models import sessions, users  # noqa: E402, F401
+from models import events, sessions, users  # noqa: E402, F401
 
 _lock = threading.Lock()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from api.auth import RABBIT, Authenticator, TokenService, bearer_token
+from api.auth import RABBIT, bearer_token
+from api.deps import Deps
 from api.rabbit import errors as texts
-from api.ratelimit import AuthRateLimiter
 from api.schemas import obj
 from api.validation import operation
 from models import sessions, users
@@ -44,14 +44,26 @@ RENAME = obj(["username"], username=USERNAME)
 WITHDRAW = obj(["username"], username={"type": "string", "x-error": texts.BAD_ACCESS})
 
 
+def routes(deps: Deps) -> dict:
+    return {
+        "/api/user/register": Register(deps),
+        "/api/user/login": Login(deps),
+        "/api/user/refresh": Refresh(deps),
+        "/api/user/withdraw": Withdraw(deps),
+        "/api/user/{user_id}": Profile(deps),
+        "/api/confirm-user/{user_id}/{token}": ConfirmEmail(deps),
+    }
+
+
 class _RabbitResource:
     surface = "rabbit"
 
-    def __init__(self, tokens: TokenService, limiter: AuthRateLimiter, refresh_ttl: int):
-        self.tokens = tokens
-        self.limiter = limiter
-        self.refresh_ttl = refresh_ttl
-        self.auth = Authenticator(tokens, RABBIT)
+    def __init__(self, deps: Deps):
+        self.tokens = deps.tokens
+        self.limiter = deps.limiter
+        self.refresh_ttl = deps.config.refresh_token_ttl
+        self.config = deps.config
+        self.auth = deps.rabbit_auth
 
     def _pair(self, issued: sessions.Issued) -> dict:
         return {
@@ -61,17 +73,13 @@ class _RabbitResource:
 
 
 class Register(_RabbitResource):
-    def __init__(self, tokens, limiter, refresh_ttl, public_base_url: str):
-        super().__init__(tokens, limiter, refresh_ttl)
-        self.public_base_url = public_base_url
-
     @operation("Register; a confirmation link is mailed", body=REGISTER, status=201)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.limiter.check(req, body["email"])
         user = users.create_user(body["email"], body["password"], body["username"])
         token = self.tokens.issue_link(CONFIRM_PURPOSE, str(user.id), RABBIT, CONFIRM_LINK_TTL)
-        link = f"{self.public_base_url}/api/confirm-user/{user.id}/{token}"
+        link = f"{self.config.public_base_url}/api/confirm-user/{user.id}/{token}"
         send_after_commit(
             "mail.send",
             to=user.email,
@@ -85,10 +93,6 @@ class Register(_RabbitResource):
 
 
 class ConfirmEmail(_RabbitResource):
-    def __init__(self, tokens, limiter, refresh_ttl, frontend_url: str):
-        super().__init__(tokens, limiter, refresh_ttl)
-        self.frontend_url = frontend_url
-
     @operation("Confirm an email address from the mailed link; redirects", status=303)
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str, token: str):
         user = _user(user_id)
@@ -104,7 +108,7 @@ class ConfirmEmail(_RabbitResource):
                 outcome = "done"
         # Set, not raised: a raised redirect would roll the confirmation back.
         resp.status = falcon.HTTP_303
-        resp.location = f"{self.frontend_url}/signup/{outcome}"
+        resp.location = f"{self.config.rabbit_frontend_url}/signup/{outcome}"
 
 
 class Login(_RabbitResource):

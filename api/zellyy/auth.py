@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from api.auth import ZELLYY, Authenticator, TokenService
-from api.ratelimit import AuthRateLimiter
+from api.auth import ZELLYY
+from api.deps import Deps
 from api.schemas import EMAIL, NO_CONTROL_CHARS, obj
 from api.validation import operation
 from models import sessions, users
@@ -36,14 +36,23 @@ LOGOUT_QUERY = {
 }
 
 
+def routes(deps: Deps) -> dict:
+    return {
+        "/auth/signup": Signup(deps),
+        "/auth/login": Login(deps),
+        "/auth/refresh": Refresh(deps),
+        "/auth/logout": Logout(deps),
+    }
+
+
 class _AuthResource:
     surface = "zellyy"
 
-    def __init__(self, tokens: TokenService, limiter: AuthRateLimiter, refresh_ttl: int):
-        self.tokens = tokens
-        self.limiter = limiter
-        self.refresh_ttl = refresh_ttl
-        self.auth = Authenticator(tokens, ZELLYY)
+    def __init__(self, deps: Deps):
+        self.tokens = deps.tokens
+        self.limiter = deps.limiter
+        self.refresh_ttl = deps.config.refresh_token_ttl
+        self.auth = deps.zellyy_auth
 
     def _session_body(self, issued: sessions.Issued) -> dict:
         access = self.tokens.issue_access(issued.session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from api.auth import ZELLYY, Authenticator, TokenService
+from api.deps import Deps
 from api.schemas import HTTP_URL, NO_CONTROL_CHARS
 from api.validation import operation
 from models.clock import rfc3339
@@ -23,11 +23,15 @@ PATCH_ME = {
 }
 
 
+def routes(deps: Deps) -> dict:
+    return {"/users/me": Me(deps)}
+
+
 class Me:
     surface = "zellyy"
 
-    def __init__(self, tokens: TokenService):
-        self.auth = Authenticator(tokens, ZELLYY)
+    def __init__(self, deps: Deps):
+        self.auth = deps.zellyy_auth
 
     @operation("The caller's profile, with premium status", auth=True)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -1,0 +1,40 @@
+"""The long-lived collaborators that resources receive through their constructors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.auth import RABBIT, ZELLYY, Authenticator, TokenService
+from api.config import Config
+from api.ratelimit import AuthRateLimiter
+
+
+@dataclass(frozen=True)
+class Deps:
+    config: Config
+    tokens: TokenService
+    limiter: AuthRateLimiter
+
+    @classmethod
+    def from_config(cls, config: Config) -> Deps:
+        return cls(
+            config=config,
+            tokens=TokenService(config.secret_key, config.access_token_ttl),
+            limiter=AuthRateLimiter(
+                config.rate_limit_storage_url,
+                per_email=config.rate_limit_login,
+                per_ip=config.rate_limit_ip,
+                prefix=config.rate_limit_prefix,
+            ),
+        )
+
+    def authenticator(self, audience: str) -> Authenticator:
+        return Authenticator(self.tokens, audience)
+
+    @property
+    def zellyy_auth(self) -> Authenticator:
+        return self.authenticator(ZELLYY)
+
+    @property
+    def rabbit_auth(self) -> Authenticator:
+        return self.authenticator(RABBIT)
