@@ -10,6 +10,7 @@ from pony import orm
 from models import db
 from models.clock import rfc3339, utcnow
 from models.errors import AuthenticationFailed, Conflict
+from models.events import emit
 from models.passwords import hash_password, verify_password
 
 
@@ -77,6 +78,7 @@ def create_user(
         orm.flush()
     except orm.TransactionIntegrityError:
         raise Conflict("A user with this email already exists", key="duplicate_email") from None
+    emit("user.created", user.public_dict())
     return user
 
 

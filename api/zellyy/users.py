@@ -8,6 +8,7 @@ from api.deps import Deps
 from api.schemas import HTTP_URL, NO_CONTROL_CHARS
 from api.validation import operation
 from models.clock import rfc3339
+from models.premium import premium_until
 
 PATCH_ME = {
     "type": "object",
@@ -36,10 +37,11 @@ class Me:
     @operation("The caller's profile, with premium status", auth=True)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = req.context.user
+        until = premium_until(user)
         resp.media = {
             **user.public_dict(),
-            "is_premium": False,
-            "premium_until": None,
+            "is_premium": until is not None,
+            "premium_until": rfc3339(until),
         }
 
     @operation("Change display name or avatar", body=PATCH_ME, auth=True)
