@@ -77,12 +77,38 @@ if ENGINE == "postgres":
 else:
     DATABASE_URL = f"sqlite:///{VAR_DIR / 'test.sqlite3'}"
 
-# The environment every part of the system reads (this process and the worker it starts).
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Ports reserved now so that one environment, fixed before anything starts, points
+# every part of the system (this process and the worker it starts) at the stand-ins
+# the fixtures later start there: our app served over real HTTP, the fake social
+# platforms, localstripe.
+APP_PORT = _free_port()
+PLATFORMS_PORT = _free_port()
+STRIPE_PORT = _free_port()
+APP_URL = f"http://127.0.0.1:{APP_PORT}"
+PLATFORMS_URL = f"http://127.0.0.1:{PLATFORMS_PORT}"
+STRIPE_URL = f"http://127.0.0.1:{STRIPE_PORT}"
+
 TEST_ENV = {
     "APP_ENV": "test",
     "VAR_DIR": str(VAR_DIR),
     "SECRET_KEY": "test-secret-key-of-enough-length-" + RUN_ID,
-    "PUBLIC_BASE_URL": "http://testserver",
+    "PUBLIC_BASE_URL": APP_URL,
+    "FACEBOOK_GRAPH_URL": f"{PLATFORMS_URL}/facebook",
+    "INSTAGRAM_GRAPH_URL": f"{PLATFORMS_URL}/instagram",
+    "TWITTER_API_URL": f"{PLATFORMS_URL}/twitter/2",
+    "TWITTER_CLIENT_ID": "test-twitter-client",
+    "STRIPE_API_BASE": STRIPE_URL,
+    "STRIPE_API_KEY": "sk_test_" + RUN_ID,
+    "STRIPE_WEBHOOK_SECRET": "whsec_test_" + RUN_ID,
+    # Seconds, so that retries happen within a test.
+    "WEBHOOK_RETRY_SCHEDULE": "1,1,2",
     "RABBIT_FRONTEND_URL": "http://frontend.test",
     "RATE_LIMIT_LOGIN": "100000/minute",
     "RATE_LIMIT_IP": "100000/minute",
@@ -219,15 +245,13 @@ def smtp_server():
     controller.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def celery_worker(config, smtp_server):
-    """A real Celery worker process consuming this run's queue on Redis."""
+    """The one real Celery worker process of the run, consuming its queue on Redis.
+
+    Its environment is TEST_ENV plus SMTP_URL: every stand-in server it needs is
+    already named there. Tests must not start other workers on the same queue.
+    """
     if not HAVE_REDIS:
         pytest.skip("the real worker needs Redis")
     env = {**os.environ, "SMTP_URL": smtp_server.url}

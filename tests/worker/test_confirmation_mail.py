@@ -5,6 +5,7 @@ from email import message_from_bytes
 from email.policy import default
 
 import pytest
+from conftest import APP_URL
 from helpers import wait_for
 
 pytestmark = pytest.mark.redis
@@ -21,7 +22,7 @@ def test_confirmation_mail_link_confirms_the_account(client, celery_worker, smtp
         lambda: next((m for m in smtp_server.messages if "rabbit@example.com" in m.rcpt_tos), None)
     )
     text = message_from_bytes(mail.content, policy=default).get_content()
-    link = re.search(r"http://testserver(/api/confirm-user/\S+)", text).group(1)
+    link = re.search(re.escape(APP_URL) + r"(/api/confirm-user/\S+)", text).group(1)
     confirmed = client.simulate_get(link)
     assert confirmed.status_code == 303
     assert confirmed.headers["location"] == "http://frontend.test/signup/done"
