@@ -42,6 +42,8 @@ def deliver(message: EmailMessage, config) -> None:
 
 def _write_eml(message: EmailMessage, mail_dir: Path) -> Path:
     mail_dir.mkdir(parents=True, exist_ok=True)
+    # 8-bit text, not base64: whoever opens the file can read it and follow its links.
+    message.set_content(message.get_content(), cte="8bit")
     path = mail_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(bytes(message))
