@@ -12,8 +12,8 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # The app is imported in each worker after fork, so every process binds the
 # database and opens connections of its own: nothing is shared across fork.
 preload_app = False
-# Requests never call outside services (the worker does), so a request still
-# running after 30 s is stuck, and the worker is restarted.
+# The only outside call a request makes is the social token check on connect,
+# capped at 10 s; anything still running after 30 s is stuck and is restarted.
 timeout = 30
 graceful_timeout = 30
 keepalive = 5

@@ -1,14 +1,18 @@
-"""Operations commands: `migrate` (the release process) and `create-admin`."""
+"""Operations commands: `migrate` (the release process), `create-admin`, `renewals`."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from datetime import datetime
 
 from pony import orm
 
-from api.config import Config
+from api.config import Config, ConfigError
+from api.schemas import EMAIL
 from models import init_db
+from models.clock import rfc3339, to_naive_utc, utcnow
 from models.users import User, create_user, email_key
 
 
@@ -30,6 +34,26 @@ def create_admin(config: Config, email: str, password: str, username: str) -> No
             print(f"promoted {email} to admin")
 
 
+def renewals(config: Config, as_of: datetime) -> None:
+    """One renewal pass in this process, as if it were `as_of` (to catch up, or in tests)."""
+    from worker.billing import run_pass  # loads Celery only for this command
+    from worker.clients.stripe_client import StripeGateway
+
+    init_db(config.database_url, create_tables=True)
+    report = run_pass(StripeGateway.from_config(config), as_of, config.renewal_retry_schedule)
+    print(f"renewal pass as of {rfc3339(as_of)}: {report}")
+
+
+def _instant(value: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 instant: {value!r}") from None
+    if instant.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time zone, e.g. 2030-01-01T00:00:00Z")
+    return to_naive_utc(instant)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m api.cli")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,15 +64,24 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
     admin.add_argument("--username", default="admin")
+    renew = commands.add_parser("renewals", help="run one subscription renewal pass now")
+    renew.add_argument("--as-of", type=_instant, default=None, help="pretend it is this instant")
     args = parser.parse_args(argv)
 
-    config = Config.from_env()
+    try:
+        config = Config.from_env()
+    except ConfigError as ex:
+        parser.exit(2, f"configuration error: {ex}\n")
     if args.command == "migrate":
         migrate(config)
     elif args.command == "create-admin":
         if len(args.password) < 8:
             parser.error("--password must be at least 8 characters")
+        if not re.fullmatch(EMAIL["pattern"], args.email):
+            parser.error("--email must be an email address")
         create_admin(config, args.email, args.password, args.username)
+    elif args.command == "renewals":
+        renewals(config, args.as_of or utcnow())
     return 0
 
 

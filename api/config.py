@@ -10,8 +10,12 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
+from limits import parse
+
 ROOT = Path(__file__).resolve().parent.parent
 
+# HS256 keys shorter than the hash (32 bytes) weaken every token (RFC 7518 §3.2).
+MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
@@ -51,6 +55,8 @@ class Config:
     rate_limit_ip: str
     rate_limit_prefix: str = "rl"
     task_queue: str = "celery"
+    # Proxies whose X-Forwarded-For is believed (gunicorn reads the same variable).
+    forwarded_allow_ips: str = "127.0.0.1"
     max_body_bytes: int = 1024 * 1024
 
     @property
@@ -73,20 +79,27 @@ class Config:
             raise ConfigError(f"APP_ENV must be development, test or production, not {app_env!r}")
         var_dir = Path(env.get("VAR_DIR", ROOT / "var"))
         secret_key = env.get("SECRET_KEY") or _generated_secret(var_dir, app_env)
-        port = _int(env, "PORT", 8000)
+        if app_env == "production" and len(secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters in production"
+            )
+        port = _int(env, "PORT", 8000, minimum=1)
         encryption_key = env.get("ENCRYPTION_KEY")
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'app.sqlite3'}"
+        if not database_url.startswith(("sqlite:", "postgres://", "postgresql://")):
+            raise ConfigError("DATABASE_URL must be sqlite:///path or postgresql://...")
         return cls(
             app_env=app_env,
             var_dir=var_dir,
-            database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'app.sqlite3'}",
+            database_url=database_url,
             redis_url=env.get("REDIS_URL") or None,
             secret_key=secret_key,
             encryption_key=(
                 encryption_key.encode() if encryption_key else _derive_fernet_key(secret_key)
             ),
             port=port,
-            access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 3600),
-            refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 2_592_000),
+            access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 3600, minimum=1),
+            refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 2_592_000, minimum=1),
             smtp_url=env.get("SMTP_URL") or None,
             mail_from=env.get("MAIL_FROM", "no-reply@localhost"),
             mail_dir=var_dir / "mail",
@@ -101,16 +114,17 @@ class Config:
             messages_open_at=_instant(env, "MESSAGES_OPEN_AT"),
             rabbit_frontend_url=env.get("RABBIT_FRONTEND_URL", "http://localhost:3000").rstrip("/"),
             public_base_url=env.get("PUBLIC_BASE_URL", f"http://localhost:{port}").rstrip("/"),
-            free_card_limit=_int(env, "FREE_CARD_LIMIT", 50),
+            free_card_limit=_int(env, "FREE_CARD_LIMIT", 50, minimum=0),
             webhook_retry_schedule=_schedule(
                 env, "WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE
             ),
             renewal_retry_schedule=_schedule(env, "RENEWAL_RETRY_SCHEDULE", (1, 3, 7)),
-            rate_limit_login=env.get("RATE_LIMIT_LOGIN", "10/minute"),
-            rate_limit_ip=env.get("RATE_LIMIT_IP", "100/minute"),
+            rate_limit_login=_limit(env, "RATE_LIMIT_LOGIN", "10/minute"),
+            rate_limit_ip=_limit(env, "RATE_LIMIT_IP", "100/minute"),
             # Both only matter to tests that share one Redis between runs.
             rate_limit_prefix=env.get("RATE_LIMIT_PREFIX", "rl"),
             task_queue=env.get("CELERY_QUEUE", "celery"),
+            forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         )
 
 
@@ -138,14 +152,27 @@ def _derive_fernet_key(secret_key: str) -> bytes:
     return base64.urlsafe_b64encode(digest)
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _int(env: dict[str, str], name: str, default: int, minimum: int | None = None) -> int:
     raw = env.get(name)
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _limit(env: dict[str, str], name: str, default: str) -> str:
+    """A rate in the `limits` library's notation, e.g. 10/minute."""
+    raw = env.get(name) or default
+    try:
+        parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate like 10/minute, not {raw!r}") from None
+    return raw
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:

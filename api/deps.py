@@ -25,6 +25,7 @@ class Deps:
                 per_email=config.rate_limit_login,
                 per_ip=config.rate_limit_ip,
                 prefix=config.rate_limit_prefix,
+                trusted_proxies=config.forwarded_allow_ips,
             ),
         )
 

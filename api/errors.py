@@ -5,14 +5,21 @@ from __future__ import annotations
 import logging
 
 import falcon
+from pony import orm
 
 from api.rabbit import errors as rabbit
 from api.zellyy import errors as zellyy
-from models.errors import DomainError, RateLimited
+from models.errors import Conflict, DomainError, RateLimited
 
 log = logging.getLogger(__name__)
 
-RABBIT_PREFIXES = ("/api/user/", "/api/user", "/api/confirm-user/")
+RABBIT_PREFIXES = ("/api/user/", "/api/confirm-user/")
+# A concurrent request changed or inserted the same row first: the caller may retry.
+_CONCURRENT_CHANGE = (
+    orm.OptimisticCheckError,
+    orm.UnrepeatableReadError,
+    orm.TransactionIntegrityError,
+)
 
 
 def surface_of(req: falcon.Request) -> str:
@@ -49,5 +56,12 @@ def serialize_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.
 
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params):
+    if isinstance(ex, _CONCURRENT_CHANGE):
+        log.warning("concurrent change on %s %s: %s", req.method, req.path, ex)
+        conflict = Conflict(
+            "Another request changed this at the same time; try again", key="concurrent_change"
+        )
+        handle_domain_error(req, resp, conflict, params)
+        return
     log.exception("unhandled error on %s %s", req.method, req.path)
     raise falcon.HTTPInternalServerError()

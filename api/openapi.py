@@ -8,7 +8,7 @@ import falcon
 
 from api.validation import Operation, operation
 
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _ZELLYY_ERROR = {
     "type": "object",
     "properties": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -19,17 +20,43 @@ log = logging.getLogger(__name__)
 class AuthRateLimiter:
     """Redis-backed when REDIS_URL is set (shared by every process), in memory otherwise."""
 
-    def __init__(self, storage_url: str, per_email: str, per_ip: str, prefix: str = "rl"):
+    def __init__(
+        self,
+        storage_url: str,
+        per_email: str,
+        per_ip: str,
+        prefix: str = "rl",
+        trusted_proxies: str = "127.0.0.1",
+    ):
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
         self._per_email = parse(per_email)
         self._per_ip = parse(per_ip)
         self._prefix = prefix
+        self._trusted = {p.strip() for p in trusted_proxies.split(",") if p.strip()}
 
     def check(self, req: falcon.Request, email: str | None = None) -> None:
         """Count one auth attempt; raise RateLimited once either limit is used up."""
-        self._hit(self._per_ip, "ip", req.remote_addr or "unknown")
+        self._hit(self._per_ip, "ip", self.client_ip(req))
         if email:
-            self._hit(self._per_email, "email", email.strip().lower())
+            # A digest, so that the shared store holds no list of addresses.
+            key = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+            self._hit(self._per_email, "email", key)
+
+    def client_ip(self, req: falcon.Request) -> str:
+        """The caller's address: behind a trusted proxy, the nearest untrusted hop it saw.
+
+        Only hops added by our own proxies are believed; anything further left in
+        X-Forwarded-For is the client's to forge.
+        """
+        addr = req.remote_addr or "unknown"
+        if "*" not in self._trusted and addr not in self._trusted:
+            return addr
+        hops = [h.strip() for h in req.get_header("X-Forwarded-For", default="").split(",")]
+        for hop in reversed([h for h in hops if h]):
+            # "*" trusts the one proxy in front of us: the hop it added is the client.
+            if "*" in self._trusted or hop not in self._trusted:
+                return hop
+        return addr
 
     def _hit(self, item, kind: str, value: str) -> None:
         try:

@@ -9,12 +9,14 @@ EMAIL = {
     "x-message": "Must be a valid email address",
 }
 
-NO_CONTROL_CHARS = r"^[^\u0000-\u001f\u007f]*$"
+# A lookahead rather than ^[^…]*$: in Python's re, $ also matches before a final "\n".
+NO_CONTROL_CHARS = r"^(?![\s\S]*[\u0000-\u001f\u007f])"
 
 HTTP_URL = {
     "type": "string",
     "maxLength": 2048,
-    "pattern": r"^https?://[^\s/?#]+[^\s]*$",
+    # Two disjoint parts: no backtracking however long the string.
+    "pattern": r"^https?://[^\s/?#]+(?:[/?#]\S*)?$",
     "x-message": "Must be an http(s) URL",
 }
 

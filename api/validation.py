@@ -9,14 +9,37 @@ declaration to describe the route.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 
 import falcon
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from models.errors import InvalidInput
 
 _FORMATS = FormatChecker()
+# Strings longer than this never reach a regular expression (see _bounded_pattern).
+_PATTERN_MAX = 10_000
+_UNSTORABLE = "Must not contain NUL characters or invalid Unicode"
+
+
+def _bounded_pattern(validator, pattern, instance, schema):
+    """`pattern`, run only on strings within the schema's maxLength.
+
+    A regex with nested quantifiers can take hours on a megabyte string; an
+    over-long string already fails on `maxLength`, so no regex needs to see it.
+    """
+    if not isinstance(instance, str):
+        return
+    if len(instance) > schema.get("maxLength", _PATTERN_MAX):
+        if "maxLength" not in schema:
+            yield ValidationError("too long to match the pattern")
+        return
+    if not re.search(pattern, instance):
+        yield ValidationError(f"does not match {pattern!r}")
+
+
+Validator = validators.extend(Draft202012Validator, {"pattern": _bounded_pattern})
 
 
 @dataclass(frozen=True)
@@ -45,8 +68,8 @@ def operation(
     query land in `req.context.body` and `req.context.query`.
     """
     spec = Operation(summary, body, query, auth, status, responses or {})
-    body_validator = Draft202012Validator(body, format_checker=_FORMATS) if body else None
-    query_validator = Draft202012Validator(query, format_checker=_FORMATS) if query else None
+    body_validator = Validator(body, format_checker=_FORMATS) if body else None
+    query_validator = Validator(query, format_checker=_FORMATS) if query else None
 
     def decorate(responder):
         @functools.wraps(responder)
@@ -67,8 +90,15 @@ def operation(
 
 
 def _media(req: falcon.Request):
-    # An empty body is validated as {} so that it fails on "required" like any other.
-    media = req.get_media(default_when_empty=None)
+    # JSON only: Falcon would also parse HTML form posts, which any site can make.
+    content_type = (req.content_type or falcon.MEDIA_JSON).split(";")[0].strip().lower()
+    if content_type != falcon.MEDIA_JSON and not content_type.endswith("+json"):
+        raise falcon.HTTPUnsupportedMediaType(description="Send the body as application/json")
+    try:
+        # An empty body is validated as {} so that it fails on "required" like any other.
+        media = req.get_media(default_when_empty=None)
+    except RecursionError:  # nested deeper than the JSON parser goes
+        raise falcon.MediaMalformedError(falcon.MEDIA_JSON) from None
     return {} if media is None else media
 
 
@@ -89,22 +119,59 @@ def _query(req: falcon.Request, schema: dict) -> dict:
 
 def _validate(validator: Draft202012Validator, instance, where: str):
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
-    if not errors:
-        return instance
     props = validator.schema.get("properties", {})
+    problems = [(name, _message(e)) for e in errors for name in _field_names(e, instance, where)]
+    problems += [(name, _UNSTORABLE) for name in _unstorable(instance, props)]
+    if not problems:
+        return instance
     details: dict[str, str] = {}
     texts: dict[str, str] = {}
-    for error in errors:
-        for name in _field_names(error, instance, where):
-            details.setdefault(name, _message(error))
-            text = props.get(name.split(".")[0], {}).get("x-error")
-            if text:
-                texts.setdefault(name.split(".")[0], text)
+    for name, message in problems:
+        details.setdefault(name, message)
+        text = props.get(name.split(".")[0], {}).get("x-error")
+        if text:
+            texts.setdefault(name.split(".")[0], text)
     ex = InvalidInput(f"Invalid request {where}", details=details, key="validation")
     # In the order the schema declares its fields: a surface that shows one
     # message (Money For Rabbit) shows the first field's.
     ex.texts = [texts[name] for name in props if name in texts]
     raise ex
+
+
+def _unstorable(instance, props: dict) -> list[str]:
+    """Declared fields holding strings no database stores: NUL characters, lone surrogates.
+
+    Walked without recursion, since JSON may nest as deep as its parser allows;
+    undeclared fields are ignored like everywhere else.
+    """
+    if not isinstance(instance, dict):
+        return []
+    found = []
+    for name in props:
+        if name not in instance:
+            continue
+        stack = [instance[name]]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                stack.extend(value.keys())
+                stack.extend(value.values())
+            elif isinstance(value, list):
+                stack.extend(value)
+            elif isinstance(value, str) and not _storable(value):
+                found.append(name)
+                break
+    return found
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _field_names(error, instance, where: str) -> list[str]:

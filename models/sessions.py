@@ -26,7 +26,9 @@ class AuthSession(db.Entity):
     user = orm.Required("User")
     audience = orm.Required(str, 32)
     created_at = orm.Required(datetime, default=utcnow)
-    revoked_at = orm.Optional(datetime)
+    # Revoking is idempotent, so racing revocations (a logout while a reused
+    # token revokes) must not fail Pony's optimistic check: the last one wins.
+    revoked_at = orm.Optional(datetime, optimistic=False)
     refresh_tokens = orm.Set("RefreshToken", cascade_delete=True)
     orm.composite_index(user, revoked_at)
 

@@ -18,6 +18,7 @@ USER_NOT_FOUND = "사용자를 찾을 수 없습니다."
 FORBIDDEN = "권한이 없습니다."
 BAD_ACCESS = "잘못된 접근입니다."
 BAD_REQUEST = "잘못된 요청입니다."
+CONCURRENT_CHANGE = "다른 요청과 동시에 변경되었습니다. 다시 시도하세요."
 
 _AUTH = {
     "missing": TOKEN_MISSING,
@@ -30,6 +31,7 @@ _AUTH = {
 # Shared domain rules that this surface words (and sometimes numbers) its own way.
 _KEYS = {
     "duplicate_email": (400, DUPLICATE_EMAIL),
+    "concurrent_change": (409, CONCURRENT_CHANGE),
 }
 
 _STATUS = {

@@ -1,0 +1,113 @@
+"""`python -m api.cli migrate` and `create-admin`, run as the release process would run them."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from pony import orm
+
+from models.users import User, email_key
+
+
+def cli(*args, **env):
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def admin_flag(email: str):
+    with orm.db_session:
+        user = User.get(email_key=email_key(email))
+        return None if user is None else user.is_admin
+
+
+def test_migrate_creates_the_schema_on_a_fresh_database(tmp_path):
+    path = tmp_path / "fresh.sqlite3"
+    result = cli("migrate", DATABASE_URL=f"sqlite:///{path}", VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "schema is up to date" in result.stdout
+    with sqlite3.connect(path) as con:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
+    assert {"users", "auth_sessions", "refresh_tokens", "events"} <= tables
+    again = cli("migrate", DATABASE_URL=f"sqlite:///{path}", VAR_DIR=str(tmp_path))
+    assert again.returncode == 0, again.stderr
+
+
+def test_migrate_leaves_existing_data_alone(config, zellyy_signup):
+    account = zellyy_signup()
+    result = cli("migrate")
+    assert result.returncode == 0, result.stderr
+    assert admin_flag(account.email) is False
+
+
+def test_create_admin_creates_then_promotes(config, client):
+    email = "Boss@Example.com"
+    first = cli("create-admin", "--email", email, "--password", "admin password")
+    assert first.returncode == 0, first.stderr
+    assert "created admin" in first.stdout
+    assert admin_flag(email) is True
+    # The admin logs in like anyone else, with a confirmed email on both surfaces.
+    login = client.simulate_post(
+        "/api/v1/auth/login", json={"email": "boss@example.com", "password": "admin password"}
+    )
+    assert login.status_code == 200
+    with orm.db_session:
+        assert User.get(email_key=email_key(email)).email_confirmed
+
+    second = cli("create-admin", "--email", "boss@example.com", "--password", "admin password")
+    assert second.returncode == 0, second.stderr
+    assert "promoted" in second.stdout
+    with orm.db_session:
+        assert User.select(lambda u: u.email_key == "boss@example.com").count() == 1
+
+
+def test_create_admin_promotes_an_existing_user_keeping_their_password(
+    config, client, zellyy_signup
+):
+    account = zellyy_signup()
+    assert admin_flag(account.email) is False
+    result = cli("create-admin", "--email", account.email.upper(), "--password", "other password")
+    assert result.returncode == 0, result.stderr
+    assert "promoted" in result.stdout
+    assert admin_flag(account.email) is True
+    login = client.simulate_post(
+        "/api/v1/auth/login", json={"email": account.email, "password": account.password}
+    )
+    assert login.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--email", "a@example.com", "--password", "short"], "at least 8"),
+        (["--email", "not-an-email", "--password", "long enough"], "email"),
+        (["--email", "a@example.com"], "--password"),
+        (["--password", "long enough"], "--email"),
+    ],
+)
+def test_create_admin_refuses_bad_arguments(config, args, message):
+    result = cli("create-admin", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert admin_flag("a@example.com") is None
+
+
+def test_an_unknown_command_is_refused():
+    result = cli("drop-everything")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_a_configuration_error_is_reported_without_a_traceback(tmp_path):
+    result = cli("migrate", APP_ENV="production", SECRET_KEY="", VAR_DIR=str(tmp_path))
+    assert result.returncode == 2
+    assert "SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
