@@ -9,7 +9,7 @@ from api.deps import Deps
 from api.rabbit import errors as texts
 from api.schemas import obj
 from api.validation import operation
-from models import sessions, users
+from models import messages, sessions, users
 from models.clock import utcnow
 from models.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
 from worker.dispatch import send_after_commit
@@ -135,6 +135,7 @@ class Withdraw(_RabbitResource):
         user = req.context.user
         if req.context.body["username"] != user.username:
             raise InvalidInput(texts.BAD_ACCESS)
+        messages.release_user(user)
         user.delete()
 
 
@@ -142,7 +143,8 @@ class Profile(_RabbitResource):
     @operation("A user's nickname and the money they received (public)")
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         user = _user_or_404(user_id)
-        resp.media = {"user_info": {"username": user.username, "total_amount": 0}}
+        total = messages.totals(user).amount
+        resp.media = {"user_info": {"username": user.username, "total_amount": total}}
 
     @operation("Change the caller's nickname", body=RENAME, auth=True)
     def on_put(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:

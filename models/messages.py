@@ -1,0 +1,232 @@
+"""Money For Rabbit messages: the money rules, totals in SQL, the opening date, open-day mail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from pony import orm
+from pony.utils import datetime2timestamp
+
+from models import db
+from models.clock import to_naive_utc, utcnow
+from models.errors import InvalidInput, NotFound
+
+# Without a money bag a message carries one banknote or coin of these values.
+MONEY_UNITS = (100, 500, 1000, 5000, 10000, 50000, 99999)
+MONEYBAG_IMAGE_AMOUNT = 99999
+# A money bag holds any whole amount in this range (won).
+MONEYBAG_MIN, MONEYBAG_MAX = 1, 1_000_000
+PAGE_SIZE = 6
+# What author_name shows once the author has withdrawn.
+WITHDRAWN_AUTHOR = "탈퇴한 사용자"
+KST = timezone(timedelta(hours=9), "KST")
+
+NOT_MONEY_UNIT = "화폐단위에 벗어난 액수를 선택하려면 돈봉투를 사용하세요."
+MONEYBAG_RANGE = f"돈봉투에는 {MONEYBAG_MIN:,}원부터 {MONEYBAG_MAX:,}원까지 담을 수 있습니다."
+MESSAGE_NOT_FOUND = "쪽지를 찾을 수 없습니다."
+
+
+class Message(db.Entity):
+    """A New-Year message left on a user's page, with money."""
+
+    _table_ = "messages"
+
+    id = orm.PrimaryKey(int, auto=True)
+    recipient = orm.Required("User", reverse="received_messages", column="recipient_id")
+    # Null once the author withdraws: the message stays with its recipient.
+    author = orm.Optional("User", reverse="authored_messages", column="author_id")
+    message = orm.Required(str, 150)
+    amount = orm.Required(int)
+    is_moneybag = orm.Required(bool, default=False)
+    created_at = orm.Required(datetime, default=utcnow)
+    orm.composite_index(recipient, id)
+    orm.composite_index(recipient, created_at)
+
+    @property
+    def image_name(self) -> str:
+        amount = MONEYBAG_IMAGE_AMOUNT if self.is_moneybag else self.amount
+        return f"Money_{amount}.png"
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "message": self.message,
+            "amount": self.amount,
+            "is_moneybag": self.is_moneybag,
+            "image_name": self.image_name,
+            "author_name": self.author.username if self.author else WITHDRAWN_AUTHOR,
+        }
+
+
+class OpenDayMail(db.Entity):
+    """One user's mail for one opening, claimed before it is sent so that it goes out once."""
+
+    _table_ = "open_day_mails"
+
+    id = orm.PrimaryKey(int, auto=True)
+    user = orm.Required("User", reverse="open_day_mails", column="user_id")
+    open_at = orm.Required(datetime)
+    claim_token = orm.Optional(str, 32, nullable=True, index=True)
+    claimed_at = orm.Optional(datetime)
+    # Set once the mail task is with the broker; until then a stale claim is taken over.
+    queued_at = orm.Optional(datetime)
+    orm.composite_key(user, open_at)
+    orm.composite_index(open_at, queued_at)
+
+
+@dataclass(frozen=True)
+class Totals:
+    count: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class OpenDayNotice:
+    """What one open-day mail says, and the claim it belongs to."""
+
+    claim_id: int
+    email: str
+    username: str
+    count: int
+    amount: int
+
+
+def write(recipient, author, text: str, amount: int, is_moneybag: bool) -> Message:
+    """Leave `recipient` a message from `author`, under the money rules."""
+    if is_moneybag:
+        if not MONEYBAG_MIN <= amount <= MONEYBAG_MAX:
+            raise InvalidInput(MONEYBAG_RANGE, details={"amount": MONEYBAG_RANGE})
+    elif amount not in MONEY_UNITS:
+        raise InvalidInput(NOT_MONEY_UNIT, details={"amount": NOT_MONEY_UNIT})
+    message = Message(
+        recipient=recipient, author=author, message=text, amount=amount, is_moneybag=is_moneybag
+    )
+    orm.flush()  # the id is part of the answer
+    return message
+
+
+def totals(user) -> Totals:
+    """How many messages `user` received and how much money, in one SQL aggregate."""
+    count, amount = orm.select(
+        (orm.count(), orm.sum(m.amount)) for m in Message if m.recipient == user
+    ).first()
+    return Totals(count or 0, amount or 0)
+
+
+def page_of(user, page: int) -> list[Message]:
+    """One page of `user`'s messages, newest first, with their authors loaded in one query."""
+    query = Message.select(lambda m: m.recipient == user).order_by(orm.desc(Message.id))
+    return list(query.prefetch(Message.author).page(page, PAGE_SIZE))
+
+
+def last_page(count: int) -> int:
+    return max(1, -(-count // PAGE_SIZE))
+
+
+def received(user, message_id: int) -> Message:
+    """A message `user` received; one on anybody else's page is not found."""
+    message = Message.get(id=message_id, recipient=user)
+    if message is None:
+        raise NotFound(MESSAGE_NOT_FOUND)
+    return message
+
+
+def opening_text(open_at: datetime) -> str:
+    """The date messages open, as the Korean client shows it (KST)."""
+    local = open_at.astimezone(KST)
+    minutes = f" {local.minute}분" if local.minute else ""
+    return (
+        f"쪽지는 {local.year}년 {local.month}월 {local.day}일 "
+        f"{local.hour}시{minutes}부터 확인할 수 있습니다."
+    )
+
+
+def ensure_open(open_at: datetime | None, now: datetime | None = None) -> None:
+    """Refuse to show messages before the opening instant (tz-aware; None = always open)."""
+    if open_at is None:
+        return
+    now = now or datetime.now(UTC)
+    if now < open_at:
+        raise InvalidInput(opening_text(open_at))
+
+
+def release_user(user) -> None:
+    """Before an account is deleted: drop the messages it received, keep those it wrote.
+
+    Done in two statements rather than by Pony's cascade, which would load every
+    message of a popular page into memory and delete them one by one.
+    """
+    Message.select(lambda m: m.recipient == user).delete(bulk=True)
+    db.execute(
+        "UPDATE messages SET author_id = NULL WHERE author_id = $user_id", {"user_id": user.id}
+    )
+
+
+# Open-day mail. Each run claims rows in its own committed transaction before it
+# hands the mails to the broker, so two runs at once never both send one mail;
+# a claim whose run died before it was marked queued is taken over once stale.
+CLAIM_TIMEOUT = timedelta(minutes=15)
+
+
+def claim_open_day_mails(open_at: datetime, token: str, limit: int) -> list[OpenDayNotice]:
+    """Claim up to `limit` unsent open-day mails for the opening at `open_at` (naive UTC)."""
+    now = utcnow()
+    params = {
+        "open_at": _sql_time(to_naive_utc(open_at)),
+        "token": token,
+        "now": _sql_time(now),
+        "stale": _sql_time(now - CLAIM_TIMEOUT),
+        "limit": limit,
+    }
+    # Users whose account and address existed at the opening, not yet claimed. A
+    # concurrent run inserting the same user loses on the unique key and skips it.
+    db.execute(
+        """
+        INSERT INTO open_day_mails (user_id, open_at, claim_token, claimed_at)
+        SELECT u.id, $open_at, $token, $now FROM users u
+        WHERE u.email_confirmed_at IS NOT NULL AND u.created_at <= $open_at
+          AND NOT EXISTS (
+            SELECT 1 FROM open_day_mails d WHERE d.user_id = u.id AND d.open_at = $open_at
+          )
+        ORDER BY u.id LIMIT $limit
+        ON CONFLICT DO NOTHING
+        """,
+        params,
+    )
+    # The conditions are repeated outside the subquery: PostgreSQL re-checks them
+    # on a row another run has just claimed, and then leaves it alone.
+    db.execute(
+        """
+        UPDATE open_day_mails SET claim_token = $token, claimed_at = $now
+        WHERE id IN (
+            SELECT id FROM open_day_mails
+            WHERE open_at = $open_at AND queued_at IS NULL AND claimed_at < $stale
+            ORDER BY id LIMIT $limit
+          )
+          AND queued_at IS NULL AND claimed_at < $stale
+        """,
+        params,
+    )
+    rows = db.select(
+        """SELECT d.id, u.email, u.username,
+          (SELECT COUNT(*) FROM messages m WHERE m.recipient_id = u.id),
+          (SELECT COALESCE(SUM(m.amount), 0) FROM messages m WHERE m.recipient_id = u.id)
+        FROM open_day_mails d JOIN users u ON u.id = d.user_id
+        WHERE d.claim_token = $token
+        ORDER BY d.id
+        """,
+        {"token": token},
+    )
+    return [OpenDayNotice(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in rows]
+
+
+def mark_open_day_mails_queued(claim_ids: list[int]) -> None:
+    now = utcnow()
+    for mail in OpenDayMail.select(lambda d: d.id in claim_ids):
+        mail.queued_at = now
+
+
+def _sql_time(value: datetime):
+    """A naive UTC datetime for raw SQL, in the form Pony stores it (text on SQLite)."""
+    return datetime2timestamp(value) if db.provider.dialect == "SQLite" else value

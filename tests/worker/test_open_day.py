@@ -1,0 +1,188 @@
+"""Open-day mail: once messages open, each user is mailed their count and money exactly once."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from datetime import timedelta
+from email import message_from_bytes
+from email.policy import default
+
+import pytest
+from helpers import wait_for
+from pony import orm
+
+from models import messages
+from models.clock import utcnow
+from models.messages import Message, OpenDayMail
+from models.transaction import transaction
+from models.users import create_user
+
+
+def _user(name: str, *, confirmed: bool = True) -> tuple[int, str]:
+    email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+    with transaction():
+        user = create_user(email, "Abcdefgh123!", name, confirmed=confirmed)
+        return user.id, email
+
+
+def _message(to: int, author: int, amount: int, is_moneybag: bool = False) -> None:
+    with transaction():
+        Message(recipient=to, author=author, message="복", amount=amount, is_moneybag=is_moneybag)
+
+
+def _run(task_kwargs: dict) -> str:
+    from worker.celery import app
+
+    return app.send_task("messages.open_day", kwargs=task_kwargs).id
+
+
+def _result(worker, task_id: str) -> int | None:
+    """What a run of the job returned, from the worker's log, once it has finished."""
+    pattern = rf"messages\.open_day\[{task_id}\] succeeded in [\d.]+s: (\d+)"
+    found = re.search(pattern, worker.log_path.read_text())
+    return int(found.group(1)) if found else None
+
+
+def _results(worker, *task_ids: str) -> list[int] | None:
+    results = [_result(worker, task_id) for task_id in task_ids]
+    return None if None in results else results
+
+
+def _mail_tasks_settled(worker, config) -> bool:
+    """No task waits in the queue, and every mail task the worker took has finished."""
+    import redis
+
+    if redis.Redis.from_url(config.redis_url).llen(config.task_queue):
+        return False
+    log = worker.log_path.read_text()
+    received = len(re.findall(r"Task mail\.send\[[\w-]+\] received", log))
+    done = len(re.findall(r"Task mail\.send\[[\w-]+\] (?:succeeded|raised|retry)", log))
+    return received == done
+
+
+def _mails_to(smtp_server, email: str) -> list[str]:
+    return [
+        message_from_bytes(m.content, policy=default).get_content()
+        for m in list(smtp_server.messages)
+        if email in m.rcpt_tos
+    ]
+
+
+@pytest.mark.redis
+def test_two_runs_at_once_mail_each_user_once(config, celery_worker, smtp_server):
+    ann, ann_email = _user("앤")
+    bob, bob_email = _user("밥")
+    cat, cat_email = _user("캣")
+    _, dan_email = _user("댄", confirmed=False)  # never confirmed: not mailed
+    _message(ann, bob, 5000)
+    _message(ann, cat, 12345, is_moneybag=True)
+    _message(bob, ann, 100)
+    opening = utcnow().isoformat() + "Z"
+    _, eve_email = _user("이브")  # joined after the opening: nothing to announce
+
+    first, second = _run({"open_at": opening}), _run({"open_at": opening})
+    results = wait_for(lambda: _results(celery_worker, first, second))
+    assert sum(results) == 3
+
+    for email in (ann_email, bob_email, cat_email):
+        wait_for(lambda email=email: _mails_to(smtp_server, email))
+    wait_for(lambda: _mail_tasks_settled(celery_worker, config))
+    assert [len(_mails_to(smtp_server, e)) for e in (ann_email, bob_email, cat_email)] == [1, 1, 1]
+    assert _mails_to(smtp_server, dan_email) == []
+    assert _mails_to(smtp_server, eve_email) == []
+    assert "쪽지 2개와 17,345원을 받았습니다." in _mails_to(smtp_server, ann_email)[0]
+    assert "쪽지 1개와 100원을 받았습니다." in _mails_to(smtp_server, bob_email)[0]
+    assert "쪽지 0개와 0원을 받았습니다." in _mails_to(smtp_server, cat_email)[0]
+
+    # A later run, as after a restart of beat or the worker, sends nothing more.
+    third = _run({"open_at": opening})
+    assert wait_for(lambda: _result(celery_worker, third) is not None)
+    assert _result(celery_worker, third) == 0
+    with orm.db_session:
+        assert orm.count(d for d in OpenDayMail if d.queued_at is None) == 0
+        assert orm.count(d for d in OpenDayMail) == 3
+
+
+@pytest.mark.redis
+def test_nothing_is_sent_before_the_opening(config, celery_worker, smtp_server):
+    _, ann_email = _user("앤")
+    future = "2099-01-01T00:00:00+09:00"
+    early = _run({"open_at": future})
+    assert wait_for(lambda: _result(celery_worker, early) is not None)
+    assert _result(celery_worker, early) == 0
+    with orm.db_session:
+        assert orm.count(d for d in OpenDayMail) == 0
+
+    # As if it were the opening day: the job catches up.
+    late = _run({"open_at": future, "as_of": "2099-01-01T00:00:00+09:00"})
+    assert wait_for(lambda: _result(celery_worker, late) is not None)
+    assert _result(celery_worker, late) == 1
+    assert "쪽지 0개와 0원을" in wait_for(lambda: _mails_to(smtp_server, ann_email))[0]
+
+
+@pytest.mark.redis
+def test_without_an_opening_date_the_job_does_nothing(config, celery_worker):
+    _user("앤")
+    run = _run({})  # the worker's MESSAGES_OPEN_AT is unset
+    assert wait_for(lambda: _result(celery_worker, run) is not None)
+    assert _result(celery_worker, run) == 0
+
+
+def _claim(opening, limit=100) -> list[messages.OpenDayNotice]:
+    with transaction():
+        return messages.claim_open_day_mails(opening, uuid.uuid4().hex, limit)
+
+
+def test_a_claim_left_by_a_dead_run_is_taken_over_once_stale(config):
+    _user("앤")
+    opening = utcnow()
+    [claimed] = _claim(opening)  # the run dies here, before queueing the mail
+    assert claimed.count == 0
+    assert _claim(opening) == []  # a live claim is left alone
+
+    with transaction():
+        mail = OpenDayMail[claimed.claim_id]
+        mail.claimed_at = utcnow() - messages.CLAIM_TIMEOUT - timedelta(seconds=1)
+    [again] = _claim(opening)
+    assert again.claim_id == claimed.claim_id
+    with transaction():
+        messages.mark_open_day_mails_queued([again.claim_id])
+
+    with transaction():
+        OpenDayMail[claimed.claim_id].claimed_at = utcnow() - timedelta(days=1)
+    assert _claim(opening) == []  # queued: never again
+
+
+def test_concurrent_claims_split_the_users_without_overlap(config):
+    ids = {_user(f"u{n}")[0] for n in range(12)}
+    opening = utcnow()
+    barrier = threading.Barrier(3)
+    claimed: list[list[int]] = []
+
+    def claim():
+        barrier.wait()
+        mine = []
+        while batch := _claim(opening, limit=2):
+            mine += [n.claim_id for n in batch]
+            with transaction():
+                messages.mark_open_day_mails_queued([n.claim_id for n in batch])
+        claimed.append(mine)
+
+    threads = [threading.Thread(target=claim) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [claim_id for mine in claimed for claim_id in mine]
+    assert len(every) == len(set(every)) == len(ids)
+    with orm.db_session:
+        assert {d.user.id for d in OpenDayMail.select()} == ids
+
+
+def test_a_new_opening_mails_everyone_again(config):
+    _user("앤")
+    first = utcnow()
+    assert len(_claim(first)) == 1
+    assert len(_claim(first + timedelta(days=365))) == 1
