@@ -27,19 +27,33 @@ class Event(db.Entity):
     type = orm.Required(str, 64)
     created_at = orm.Required(datetime, default=utcnow)
     data = orm.Required(orm.Json)
+    deliveries = orm.Set("WebhookDelivery", cascade_delete=True)
 
     def payload(self) -> dict:
-        """The body receivers get: {id, type, created_at, data}."""
-        return {
-            "id": f"evt_{self.id.hex}",
-            "type": self.type,
-            "created_at": rfc3339(self.created_at),
-            "data": self.data,
-        }
+        return payload(self.id, self.type, self.created_at, self.data)
+
+
+def payload(event_id: uuid.UUID, event_type: str, created_at: datetime, data: dict) -> dict:
+    """The body receivers get: {id, type, created_at, data}."""
+    return {
+        "id": f"evt_{event_id.hex}",
+        "type": event_type,
+        "created_at": rfc3339(created_at),
+        "data": data,
+    }
 
 
 def emit(event_type: str, data: dict) -> Event:
-    """Record an event in the current transaction. `data` must hold no secrets."""
+    """Record an event in the current transaction, with its outbox of webhook deliveries.
+
+    `data` must hold no secrets. The deliveries are written here, in the caller's
+    transaction, and their tasks are sent once it commits.
+    """
+    # Imported here: webhooks builds on this module's Event and EVENT_TYPES.
+    from models.webhooks import enqueue_deliveries
+
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    return Event(type=event_type, data=data)
+    event = Event(type=event_type, data=data)
+    enqueue_deliveries(event)
+    return event

@@ -1,0 +1,133 @@
+"""Zellyy webhook administration (seed 웹훅): endpoints, their deliveries, manual retries."""
+
+from __future__ import annotations
+
+import math
+
+import falcon
+
+from api.deps import Deps
+from api.schemas import HTTP_URL, obj
+from api.validation import operation
+from models import webhooks
+from models.errors import PermissionDenied
+from models.events import EVENT_TYPES
+
+CREATE = obj(
+    ["url", "events", "secret"],
+    url=HTTP_URL,
+    events={
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 50,
+        "items": {"type": "string", "enum": list(EVENT_TYPES)},
+    },
+    secret={
+        "type": "string",
+        "minLength": 8,
+        "maxLength": 256,
+        "x-message": "whsec_<base64>, or any string of 8 to 256 characters",
+    },
+)
+PAGE = {
+    "type": "object",
+    "properties": {
+        "page": {"type": "integer", "minimum": 1, "default": 1},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    },
+}
+
+
+def routes(deps: Deps) -> dict:
+    return {
+        "/webhooks": Collection(deps),
+        "/webhooks/{webhook_id}": Item(deps),
+        "/webhooks/{webhook_id}/deliveries": Deliveries(deps),
+        "/webhooks/{webhook_id}/deliveries/{delivery_id:int}/retry": Retry(deps),
+    }
+
+
+class _AdminResource:
+    surface = "zellyy"
+
+    def __init__(self, deps: Deps):
+        self.auth = deps.zellyy_auth
+        self.config = deps.config
+
+    @staticmethod
+    def require_admin(req: falcon.Request) -> None:
+        if not req.context.user.is_admin:
+            raise PermissionDenied("Only administrators may manage webhooks")
+
+
+class Collection(_AdminResource):
+    @operation("Register a webhook endpoint (admin)", body=CREATE, auth=True, status=201)
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.require_admin(req)
+        body = req.context.body
+        endpoint = webhooks.create_endpoint(
+            body["url"],
+            body["events"],
+            body["secret"],
+            encryption_key=self.config.encryption_key,
+            allow_private=self.config.webhook_allow_private_urls,
+        )
+        endpoint.flush()
+        shown = endpoint.to_dict()
+        resp.media = {key: shown[key] for key in ("id", "url", "events", "created_at")}
+        resp.location = req.path + "/" + shown["id"]
+
+    @operation("List webhook endpoints (admin)", auth=True)
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.require_admin(req)
+        resp.media = {"data": [e.to_dict() for e in webhooks.list_endpoints()]}
+
+
+class Item(_AdminResource):
+    @operation("One webhook endpoint (admin)", auth=True)
+    def on_get(self, req: falcon.Request, resp: falcon.Response, webhook_id: str) -> None:
+        self.require_admin(req)
+        resp.media = webhooks.get_endpoint(webhook_id).to_dict()
+
+    @operation(
+        "Delete a webhook endpoint; nothing more is sent to it (admin)", auth=True, status=204
+    )
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, webhook_id: str) -> None:
+        self.require_admin(req)
+        webhooks.delete_endpoint(webhooks.get_endpoint(webhook_id))
+
+
+class Deliveries(_AdminResource):
+    @operation(
+        "Deliveries to an endpoint, newest first, with attempts (admin)", query=PAGE, auth=True
+    )
+    def on_get(self, req: falcon.Request, resp: falcon.Response, webhook_id: str) -> None:
+        self.require_admin(req)
+        endpoint = webhooks.get_endpoint(webhook_id)
+        page, limit = req.context.query["page"], req.context.query["limit"]
+        data, total = webhooks.deliveries_page(endpoint, page, limit)
+        resp.media = {
+            "data": data,
+            "pagination": {
+                "total": total,
+                "page": page,
+                "limit": limit,
+                "total_pages": math.ceil(total / limit),
+            },
+        }
+
+
+class Retry(_AdminResource):
+    @operation(
+        "Send a delivery again now (admin)",
+        auth=True,
+        status=202,
+        responses={409: "The endpoint is disabled, or an attempt is in progress"},
+    )
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, webhook_id: str, delivery_id: int
+    ) -> None:
+        self.require_admin(req)
+        endpoint = webhooks.get_endpoint(webhook_id)
+        delivery = webhooks.request_retry(endpoint, delivery_id)
+        resp.media = delivery.to_dict(list(delivery.attempts.order_by(lambda a: a.number)))

@@ -1,0 +1,84 @@
+"""Webhook tasks: one attempt for each of a few deliveries, and the sweeper that re-sends."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from models import webhooks
+from models.clock import utcnow
+from models.transaction import after_commit, transaction
+from worker.celery import app, config
+from worker.clients import webhook_http
+
+# Waits up to this are Celery countdowns (well below the broker's visibility
+# timeout); longer ones live only in next_attempt_at and the sweeper sends them.
+MAX_COUNTDOWN = 300
+# A due delivery is the sweeper's once its own task has had this long to run.
+SWEEP_GRACE = 20
+SWEEP_BATCH = 1000
+
+
+@app.task(name="webhooks.deliver", acks_late=True)
+def deliver(delivery_ids: list[int]) -> None:
+    """Idempotent: deliveries that are done, not due, or held by another worker are left alone."""
+    attempt(delivery_ids, config)
+
+
+@app.task(name="webhooks.sweep", acks_late=True)
+def sweep(grace: float = SWEEP_GRACE) -> int:
+    """Send tasks for the deliveries that are due and not in flight (lost or long-waiting)."""
+    with transaction():
+        due = webhooks.due_deliveries(utcnow(), grace, SWEEP_BATCH)
+    for start in range(0, len(due), webhooks.BATCH_SIZE):
+        deliver.apply_async(kwargs={"delivery_ids": due[start : start + webhooks.BATCH_SIZE]})
+    return len(due)
+
+
+def attempt(delivery_ids: list[int], config) -> list[webhooks.Outcome]:
+    """Claim, send outside any transaction, record; schedule the next tries there are."""
+    with transaction():
+        claims = webhooks.claim(delivery_ids, config.encryption_key)
+    if not claims:
+        return []
+    allow_private = config.webhook_allow_private_urls
+    if len(claims) == 1:
+        outcomes = [_send(claims[0], allow_private)]
+    else:  # in parallel: a slow receiver does not hold up the others
+        outcomes = list(_pool().map(lambda c: _send(c, allow_private), claims))
+    with transaction():
+        waits = webhooks.record_attempts(
+            list(zip(claims, outcomes, strict=True)), config.webhook_retry_schedule
+        )
+        for delivery_id, wait in waits.items():
+            if wait <= MAX_COUNTDOWN:
+                after_commit(_retry_later(delivery_id, wait))
+    return outcomes
+
+
+def _retry_later(delivery_id: int, wait: float):
+    return lambda: deliver.apply_async(kwargs={"delivery_ids": [delivery_id]}, countdown=wait)
+
+
+def _send(claim: webhooks.Claim, allow_private: bool) -> webhooks.Outcome:
+    if not allow_private:
+        reason = webhooks.non_public_reason(claim.url)
+        if reason:
+            return webhooks.Outcome(utcnow(), 0, error=f"blocked: {reason}")
+    headers = webhooks.signed_headers(
+        webhooks.secret_key(claim.secret), claim.message_id, int(time.time()), claim.body
+    )
+    return webhook_http.post(claim.url, claim.body, headers, allow_private=allow_private)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads of this process (made after the fork that started it)."""
+    pool = _pools.get(os.getpid())
+    if pool is None:
+        pool = ThreadPoolExecutor(webhooks.BATCH_SIZE, thread_name_prefix="webhook")
+        _pools[os.getpid()] = pool
+    return pool
