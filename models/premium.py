@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from models.subscriptions import current_subscription
+
 
 def premium_until(user) -> datetime | None:
     """End of the user's current premium period, or None without one.
 
-    Subscriptions (DESIGN §9) decide this; until they exist nobody is premium.
+    Premium lasts exactly while a subscription is current (DESIGN §9): active,
+    past due (the renewal is being retried), or canceled but not yet ended.
     """
-    return None
+    sub = current_subscription(user.id)
+    return sub.end_date if sub is not None else None
