@@ -1,0 +1,78 @@
+"""Zellyy card sharing: ask the worker to post a card, and read how it went (DESIGN §8)."""
+
+from __future__ import annotations
+
+import falcon
+
+from api.deps import Deps
+from api.schemas import obj
+from api.validation import operation
+from models import social
+
+SHARE = obj(
+    [],
+    message={
+        "type": ["string", "null"],
+        "maxLength": 2000,
+        "pattern": r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$",
+        "x-message": "Must not contain control characters other than tab and newline",
+    },
+)
+
+
+def routes(deps: Deps) -> dict:
+    return {
+        "/cards/{card_id}/share/{platform}": Share(deps),
+        "/cards/{card_id}/shares": Shares(deps),
+        "/cards/{card_id}/shares/{share_id}": ShareItem(deps),
+    }
+
+
+class Share:
+    surface = "zellyy"
+
+    def __init__(self, deps: Deps):
+        self.auth = deps.zellyy_auth
+
+    @operation(
+        "Share a card to a connected platform; the worker posts it",
+        body=SHARE,
+        auth=True,
+        status=202,
+        responses={404: "No such card or platform", 400: "Platform not connected"},
+    )
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, card_id: str, platform: str
+    ) -> None:
+        share = social.share_card(
+            req.context.user, card_id, platform, req.context.body.get("message")
+        )
+        resp.media = social.share_dict(share)
+        # Under whichever prefix (/api/v1 or /api) the request came in.
+        base = req.path[: -len(f"/share/{platform}")]
+        resp.location = f"{base}/shares/{share.id}"
+
+
+class Shares:
+    surface = "zellyy"
+
+    def __init__(self, deps: Deps):
+        self.auth = deps.zellyy_auth
+
+    @operation("The card's shares, newest first", auth=True, responses={404: "No such card"})
+    def on_get(self, req: falcon.Request, resp: falcon.Response, card_id: str) -> None:
+        shares = social.shares_of(req.context.user, card_id)
+        resp.media = {"shares": [social.share_dict(share) for share in shares]}
+
+
+class ShareItem:
+    surface = "zellyy"
+
+    def __init__(self, deps: Deps):
+        self.auth = deps.zellyy_auth
+
+    @operation("One share of the card", auth=True, responses={404: "No such card or share"})
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, card_id: str, share_id: str
+    ) -> None:
+        resp.media = social.share_dict(social.share_of(req.context.user, card_id, share_id))
