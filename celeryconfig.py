@@ -12,14 +12,18 @@ if broker_url == "filesystem://":
     # consumer share, so in and out are the same folder.
     _folder = str(_config.var_dir / "broker")
     os.makedirs(_folder, exist_ok=True)
-    broker_transport_options = {"data_folder_in": _folder, "data_folder_out": _folder}
+    broker_transport_options = {
+        "data_folder_in": _folder,
+        "data_folder_out": _folder,
+        "control_folder": str(_config.var_dir / "broker-control"),
+    }
 else:
     # Longer than any countdown we schedule (those stay under a few minutes; long
     # waits live in the database as next_attempt_at), so Redis never redelivers
     # a task that is merely waiting.
     broker_transport_options = {"visibility_timeout": 3600}
 
-imports = ("worker.mail",)
+imports = ("worker.mail", "worker.open_day", "worker.webhooks", "worker.social", "worker.billing")
 task_default_queue = _config.task_queue
 task_ignore_result = True  # nothing reads results; the database holds outcomes
 task_serializer = "json"
@@ -34,4 +38,33 @@ worker_hijack_root_logger = False
 broker_connection_retry_on_startup = True
 timezone = "UTC"
 beat_schedule_filename = str(_config.var_dir / "celerybeat-schedule")
-beat_schedule: dict = {}
+beat_schedule: dict = {
+    # Refreshes X tokens and flags other accounts whose tokens expire within a
+    # day; X access tokens live two hours, so it runs well inside that.
+    "social-token-care": {
+        "task": "social.token_care",
+        "schedule": 1800.0,
+        "options": {"expires": 1800},
+    },
+    # Re-sends webhook deliveries that are due but have no live task: lost to a
+    # broker outage or a dead worker, or waiting longer than a countdown may.
+    "webhooks-sweep": {
+        "task": "webhooks.sweep",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
+    # Does nothing until MESSAGES_OPEN_AT; after it, mails each user once. A run
+    # not started within its period is dropped: the next one does the same work.
+    "messages-open-day": {
+        "task": "messages.open_day",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
+    # Charges subscriptions ending within the hour and retries past-due ones.
+    # Overlapping or repeated runs are safe: a period is charged once.
+    "billing-renewals": {
+        "task": "billing.renewals",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
+}

@@ -10,9 +10,17 @@ from api import errors, health, openapi
 from api.config import Config
 from api.deps import Deps
 from api.middleware import BodyLimit, Surface, Transaction
+from api.rabbit import messages as rabbit_messages
 from api.rabbit import users as rabbit_users
 from api.zellyy import auth as zellyy_auth
+from api.zellyy import card_image as zellyy_card_image
+from api.zellyy import cards as zellyy_cards
+from api.zellyy import payments as zellyy_payments
+from api.zellyy import shares as zellyy_shares
+from api.zellyy import social as zellyy_social
+from api.zellyy import subscriptions as zellyy_subscriptions
 from api.zellyy import users as zellyy_users
+from api.zellyy import webhooks as zellyy_webhooks
 from models import init_db
 from models.errors import DomainError
 
@@ -21,8 +29,18 @@ ZELLYY_PREFIXES = ("/api/v1", "/api")
 
 # The route catalogue: each module's routes(deps) maps paths to resources.
 # Zellyy paths are relative to ZELLYY_PREFIXES; Money For Rabbit paths are absolute.
-ZELLYY_MODULES = (zellyy_auth, zellyy_users)
-RABBIT_MODULES = (rabbit_users,)
+ZELLYY_MODULES = (
+    zellyy_auth,
+    zellyy_users,
+    zellyy_cards,
+    zellyy_webhooks,
+    zellyy_social,
+    zellyy_shares,
+    zellyy_card_image,
+    zellyy_subscriptions,
+    zellyy_payments,
+)
+RABBIT_MODULES = (rabbit_users, rabbit_messages)
 
 
 def create_app(config: Config | None = None) -> falcon.App:

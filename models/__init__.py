@@ -11,7 +11,18 @@ from pony import orm
 db = orm.Database()
 
 # Entities register themselves on `db` when their modules are imported.
-from models import events, sessions, users  # noqa: E402, F401
+from models import (  # noqa: E402, F401
+    cards,
+    events,
+    messages,
+    payments,
+    sessions,
+    shares,
+    social,
+    subscriptions,
+    users,
+    webhooks,
+)
 
 _lock = threading.Lock()
 

@@ -31,6 +31,13 @@ class User(db.Entity):
     created_at = orm.Required(datetime, default=utcnow)
     updated_at = orm.Required(datetime, default=utcnow)
     sessions = orm.Set("AuthSession", cascade_delete=True)
+    cards = orm.Set("Card", cascade_delete=True)
+    card_count = orm.Optional("CardCount", cascade_delete=True)
+    received_messages = orm.Set("Message", reverse="recipient", cascade_delete=True)
+    # Not cascaded: messages a withdrawn user wrote stay with their recipients.
+    authored_messages = orm.Set("Message", reverse="author", cascade_delete=False)
+    open_day_mails = orm.Set("OpenDayMail", cascade_delete=True)
+    social_accounts = orm.Set("SocialAccount", cascade_delete=True)
 
     def before_update(self):
         self.updated_at = utcnow()

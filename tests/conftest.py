@@ -27,7 +27,13 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
 
 # Fixture modules under tests/fixtures/, one per area (stripe, platforms, receivers, ...).
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "fixtures.accounts",
+    "fixtures.receivers",
+    "fixtures.webhooks",
+    "fixtures.platforms",
+    "fixtures.stripe",
+]
 VAR_DIR = Path(tempfile.mkdtemp(prefix=f"zellyy-test-{RUN_ID}-"))
 
 
