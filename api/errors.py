@@ -36,6 +36,7 @@ def surface_of(req: falcon.Request) -> str:
 def handle_domain_error(req: falcon.Request, resp: falcon.Response, ex: DomainError, params):
     dialect = rabbit if surface_of(req) == "rabbit" else zellyy
     status, media = dialect.from_domain(ex)
+    req.context.keep_changes = ex.keeps_changes
     resp.status = status
     resp.media = media
     if isinstance(ex, RateLimited):

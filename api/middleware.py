@@ -31,6 +31,8 @@ class Surface:
 class Transaction:
     """One database transaction per request: committed on success, rolled back otherwise.
 
+    A domain refusal that keeps its changes (DomainError.keeps_changes) commits too.
+
     Tasks queued with `after_commit` during the request are sent once the
     commit has happened, so a worker never looks for a row that is not there.
     """
@@ -45,8 +47,8 @@ class Transaction:
         if tx is None:
             return
         req.context.transaction = None
-        if req_succeeded:
-            tx.__exit__(None, None, None)
+        if req_succeeded or getattr(req.context, "keep_changes", False):
+            tx.__exit__(None, None, None)  # set by the domain error handler
         else:
             tx.__exit__(RequestFailed, RequestFailed(), None)
 

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """Base of every error the domain raises on purpose."""
+    """Base of every error the domain raises on purpose.
 
-    def __init__(self, message: str = "", *, details: dict | None = None, key: str | None = None):
+    A refusal normally rolls back everything the request wrote. One that must
+    leave a record behind (a revoked session, a declined charge in the ledger)
+    says so with `keep_changes=True`, and the transaction commits anyway.
+    """
+
+    keeps_changes = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        details: dict | None = None,
+        key: str | None = None,
+        keep_changes: bool | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.details = details or {}
         # A stable name for the rule that was broken, so a surface can pick its own text.
         self.key = key
+        if keep_changes is not None:
+            self.keeps_changes = keep_changes
 
 
 class InvalidInput(DomainError):
@@ -35,6 +51,12 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The change clashes with what is stored (409)."""
+
+
+class PaymentRequired(DomainError):
+    """A charge did not go through (402); the attempt stays recorded."""
+
+    keeps_changes = True
 
 
 class RateLimited(DomainError):

@@ -9,7 +9,7 @@ from pony import orm
 
 from models import db
 from models.clock import rfc3339, utcnow
-from models.errors import DomainError
+from models.errors import PaymentRequired
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 # What a charge was for.
@@ -18,7 +18,7 @@ INITIAL, RENEWAL, RETRY, MANUAL_RETRY = "initial", "renewal", "retry", "manual_r
 CHARGING = "charging"
 
 
-class PaymentFailed(DomainError):
+class PaymentFailed(PaymentRequired):
     """A charge was declined, needs authentication, or could not be made (402)."""
 
     def __init__(self, reason: str, message: str, *, code: str | None = None, payment=None):

@@ -88,9 +88,10 @@ def rotate(token: str, audience: str, refresh_ttl: int) -> Issued:
     session = row.session
     if row.spent_at is not None:
         revoke_session(session)
-        # The refusal rolls the request back; the revocation must outlive it.
-        orm.commit()
-        raise AuthenticationFailed("Refresh token was already used", key="refresh_reused")
+        # The revocation must outlive the refusal.
+        raise AuthenticationFailed(
+            "Refresh token was already used", key="refresh_reused", keep_changes=True
+        )
     if session.revoked_at is not None:
         raise AuthenticationFailed("Session has ended", key="invalid")
     now = utcnow()

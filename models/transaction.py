@@ -23,6 +23,7 @@ def after_commit(fn: Callable[[], object]) -> None:
 class transaction:
     """`db_session` plus after-commit callbacks. Enter and exit may be called by hand.
 
+    A DomainError with `keeps_changes` commits like success and still propagates.
     Callbacks that fail are logged, not raised: the data is committed by then,
     and whatever they would have done is picked up again by the beat sweepers.
     """
@@ -36,6 +37,9 @@ class transaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         pending, _local.pending = _local.pending, None
+        if getattr(exc, "keeps_changes", False):
+            # A domain refusal that must leave its record behind: commit, then let it rise.
+            exc_type = exc = tb = None
         orm.db_session.__exit__(exc_type, exc, tb)
         if exc_type is not None:
             return

@@ -10,6 +10,7 @@ _DOMAIN = {
     errors.PermissionDenied: (403, "permission_denied"),
     errors.NotFound: (404, "resource_not_found"),
     errors.Conflict: (409, "conflict"),
+    errors.PaymentRequired: (402, "payment_failed"),
     errors.RateLimited: (429, "rate_limit_exceeded"),
 }
 

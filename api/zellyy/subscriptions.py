@@ -7,10 +7,8 @@ import falcon
 from api.deps import Deps
 from api.schemas import obj
 from api.validation import operation
-from api.zellyy import errors
 from models import subscriptions
 from models.errors import NotFound
-from models.payments import PaymentFailed
 from worker.clients.stripe_client import StripeGateway
 
 PAYMENT_METHOD_ID = {
@@ -44,12 +42,6 @@ def routes(deps: Deps) -> dict:
     }
 
 
-def payment_failed(resp: falcon.Response, ex: PaymentFailed) -> None:
-    """Answer 402 without raising, so that the request's transaction commits the ledger row."""
-    resp.status = 402
-    resp.media = errors.body("payment_failed", ex.message, ex.details)
-
-
 class Plans:
     surface = "zellyy"
     uses_db = False
@@ -75,13 +67,9 @@ class Subscriptions:
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
-        try:
-            sub = subscriptions.subscribe(
-                req.context.user, body["plan_id"], body["payment_method_id"], self.gateway
-            )
-        except PaymentFailed as ex:
-            payment_failed(resp, ex)
-            return
+        sub = subscriptions.subscribe(
+            req.context.user, body["plan_id"], body["payment_method_id"], self.gateway
+        )
         resp.media = sub.to_dict()
 
 
@@ -118,13 +106,9 @@ class PaymentMethod:
         responses={**PAYMENT_ERRORS, 404: "No current subscription"},
     )
     def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
-        try:
-            sub = subscriptions.change_payment_method(
-                req.context.user, req.context.body["payment_method_id"], self.gateway, self.schedule
-            )
-        except PaymentFailed as ex:
-            payment_failed(resp, ex)
-            return
+        sub = subscriptions.change_payment_method(
+            req.context.user, req.context.body["payment_method_id"], self.gateway, self.schedule
+        )
         resp.media = sub.to_dict()
 
 

@@ -9,6 +9,7 @@ from pony import orm
 from models import sessions
 from models.errors import AuthenticationFailed
 from models.sessions import AuthSession, RefreshToken
+from models.transaction import transaction
 from models.users import create_user
 
 TTL = 3600
@@ -71,9 +72,10 @@ def test_reuse_revokes_the_session_even_though_the_request_fails(user_id):
     session_id, token = start(user_id)
     with orm.db_session:
         sessions.rotate(token, "zellyy", TTL)
-    with pytest.raises(AuthenticationFailed) as caught, orm.db_session:
+    with pytest.raises(AuthenticationFailed) as caught, transaction():
         sessions.rotate(token, "zellyy", TTL)
     assert caught.value.key == "refresh_reused"
+    assert caught.value.keeps_changes
     with orm.db_session:
         assert AuthSession[session_id].revoked_at is not None
 
