@@ -9,15 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from helpers import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -255,38 +253,6 @@ def celery_worker(config, smtp_server):
     """
     if not HAVE_REDIS:
         pytest.skip("the real worker needs Redis")
-    env = {**os.environ, "SMTP_URL": smtp_server.url}
-    log_path = VAR_DIR / "worker.log"
-    log = open(log_path, "w")  # noqa: SIM115 - kept open for the worker's lifetime
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "--app",
-            "worker.celery",
-            "worker",
-            "--loglevel=INFO",
-            "--concurrency=2",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while "ready." not in log_path.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("worker did not start:\n" + log_path.read_text())
-        time.sleep(0.2)
-    proc.log_path = log_path
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    worker = Worker(VAR_DIR / "worker.log", {**os.environ, "SMTP_URL": smtp_server.url})
+    yield worker
+    worker.stop()
