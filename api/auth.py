@@ -117,7 +117,11 @@ def bearer_token(req: falcon.Request) -> str:
 
 
 class Authenticator:
-    """Turns a request's bearer access token into (user, session) for one audience."""
+    """Turns a request's bearer access token into (user, session) for one audience.
+
+    The user is loaded; the session is a `LiveSession` whose row is read only if
+    a resource asks for it (`.load()`), which only logout does.
+    """
 
     def __init__(self, tokens: TokenService, audience: str):
         self.tokens = tokens

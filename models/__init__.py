@@ -7,6 +7,8 @@ import threading
 from urllib.parse import unquote, urlsplit
 
 from pony import orm
+from pony.orm.dbapiprovider import Pool
+from pony.orm.dbproviders.postgres import PGPool, PGProvider
 
 db = orm.Database()
 
@@ -42,6 +44,22 @@ def init_db(url: str, *, create_tables: bool = False) -> orm.Database:
         return db
 
 
+class _RollbackOnlyPool(PGPool):
+    # No DISCARD ALL (one round trip less): safe, we set no session state (SET, temp tables…).
+    release = Pool.release  # a plain ROLLBACK, dropping the connection if that fails
+
+
+class _PostgresProvider(PGProvider):
+    """Pony's PostgreSQL provider with the pool above (Pony binds a provider class as is).
+
+    Bound as a class, `db.provider_name` stays None, so `on_connect(provider="postgres")`
+    hooks would not run (there are none; `db.provider.dialect` tells the engines apart).
+    """
+
+    def get_pool(self, *args, **kwargs):
+        return _RollbackOnlyPool(self.dbapi_module, *args, **kwargs)
+
+
 def bind_args(url: str) -> dict:
     """Turn DATABASE_URL into Pony's bind arguments."""
     parts = urlsplit(url)
@@ -52,7 +70,7 @@ def bind_args(url: str) -> dict:
         return {"provider": "sqlite", "filename": path, "create_db": True}
     if parts.scheme in ("postgres", "postgresql"):
         args = {
-            "provider": "postgres",
+            "provider": _PostgresProvider,
             "host": parts.hostname or "localhost",
             "port": parts.port or 5432,
             "user": unquote(parts.username or "postgres"),

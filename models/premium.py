@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from models.subscriptions import current_subscription
+from models.subscriptions import current_end_date
 
 
 def premium_until(user) -> datetime | None:
@@ -13,5 +13,4 @@ def premium_until(user) -> datetime | None:
     Premium lasts exactly while a subscription is current (DESIGN §9): active,
     past due (the renewal is being retried), or canceled but not yet ended.
     """
-    sub = current_subscription(user.id)
-    return sub.end_date if sub is not None else None
+    return current_end_date(user.id)

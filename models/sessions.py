@@ -13,6 +13,7 @@ from pony import orm
 from models import db
 from models.clock import utcnow
 from models.errors import AuthenticationFailed
+from models.users import User
 
 LOGOUT_SCOPES = ("local", "global", "others")
 
@@ -92,18 +93,20 @@ def rotate(token: str, audience: str, refresh_ttl: int) -> Issued:
         raise AuthenticationFailed(
             "Refresh token was already used", key="refresh_reused", keep_changes=True
         )
-    if session.revoked_at is not None:
-        raise AuthenticationFailed("Session has ended", key="invalid")
     now = utcnow()
     if row.expires_at <= now:
         raise AuthenticationFailed("Refresh token has expired", key="expired")
-    # A conditional update is the arbiter between concurrent refreshes on any engine.
+    # A conditional update is the arbiter between concurrent refreshes on any
+    # engine. It comes before the session check: a racer that lost may find the
+    # session already revoked by another loser, and must still answer as a loser.
     won = db.execute(
         "UPDATE refresh_tokens SET spent_at = $now WHERE id = $token_id AND spent_at IS NULL",
         {"now": now, "token_id": row.id},
     ).rowcount
     if won != 1:
         raise AuthenticationFailed("Refresh token was already used", key="refresh_reused")
+    if session.revoked_at is not None:
+        raise AuthenticationFailed("Session has ended", key="invalid")
     return Issued(session, _new_refresh_token(session, refresh_ttl))
 
 
@@ -128,11 +131,29 @@ def logout(session: AuthSession, scope: str) -> int:
     return len(targets)
 
 
-def active_session(session_id: uuid.UUID, audience: str):
-    """The live session and its user for an access token, or None; one query."""
-    found = orm.select(
-        (s, s.user)
+@dataclass(frozen=True)
+class LiveSession:
+    """The caller's session, found live by `active_session`; its row is read only on demand."""
+
+    id: uuid.UUID
+
+    def load(self) -> AuthSession:
+        """The session entity (one more query, which only logout needs)."""
+        session = AuthSession.get(id=self.id)
+        if session is None:  # removed since the request began (the user withdrew)
+            raise AuthenticationFailed("Session has ended", key="invalid")
+        return session
+
+
+def active_session(session_id: uuid.UUID, audience: str) -> tuple[LiveSession, User] | None:
+    """The live session and its user for an access token, or None; one query.
+
+    Selecting the user alone makes Pony load its every column in that query (an
+    entity inside a tuple would be fetched as a key, then loaded by a second one).
+    """
+    user = orm.select(
+        s.user
         for s in AuthSession
         if s.id == session_id and s.audience == audience and s.revoked_at is None
     ).first()
-    return found
+    return None if user is None else (LiveSession(session_id), user)

@@ -186,8 +186,20 @@ def current_subscription(user_id: int, now: datetime | None = None) -> Subscript
     return Subscription[sub_id] if sub_id else None
 
 
+def current_end_date(user_id: int, now: datetime | None = None) -> datetime | None:
+    """End of the current subscription's period (see current_subscription), or None; one query."""
+    row = _current_row(user_id, now or utcnow())
+    return row[2] if row else None
+
+
 def _current_id(user_id: int, now: datetime) -> uuid.UUID | None:
     # Ids only: a caller that locks the row next must not have read it unlocked first.
+    row = _current_row(user_id, now)
+    return row[0] if row else None
+
+
+def _current_row(user_id: int, now: datetime) -> tuple | None:
+    """(id, status, end_date) of the current subscription; by the user_id index."""
     rows = orm.select(
         (s.id, s.status, s.end_date)
         for s in Subscription
@@ -195,8 +207,7 @@ def _current_id(user_id: int, now: datetime) -> uuid.UUID | None:
         and (s.status in HELD or (s.status == CANCELED and s.end_date > now))
     )[:]
     # Held ones first (there is at most one), then the canceled one that ends last.
-    rows = sorted(rows, key=lambda row: (row[1] not in HELD, -row[2].timestamp()))
-    return rows[0][0] if rows else None
+    return min(rows, key=lambda row: (row[1] not in HELD, -row[2].timestamp()), default=None)
 
 
 def _event_data(sub: Subscription) -> dict:

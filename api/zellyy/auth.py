@@ -97,5 +97,5 @@ class Refresh(_AuthResource):
 class Logout(_AuthResource):
     @operation("End this session, every session, or every other one", query=LOGOUT_QUERY, auth=True)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        sessions.logout(req.context.session, req.context.query["scope"])
+        sessions.logout(req.context.session.load(), req.context.query["scope"])
         resp.media = {"message": "Successfully logged out"}
