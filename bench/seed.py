@@ -54,7 +54,7 @@ def cards(con, owner_id: int, count: int) -> None:
 
 
 def messages(con, recipient_id: int, author_id: int, count: int) -> None:
-    """`count` messages to the recipient from one author, every money unit in turn."""
+    """`count` messages to the recipient from one author, every money unit in turn, and totals."""
     with con.cursor() as cur:
         cur.execute(
             f"""
@@ -66,6 +66,17 @@ def messages(con, recipient_id: int, author_id: int, count: int) -> None:
             FROM generate_series(1, %(count)s) AS i
             """,  # noqa: S608 (a constant, no input)
             {"recipient": recipient_id, "author": author_id, "count": count},
+        )
+        # The recipient's totals row, as models/messages.write keeps it.
+        cur.execute(
+            """
+            INSERT INTO message_totals (recipient_id, message_count, total_amount)
+            SELECT %(recipient)s, COUNT(*), COALESCE(SUM(amount), 0)
+            FROM messages WHERE recipient_id = %(recipient)s
+            ON CONFLICT (recipient_id) DO UPDATE
+            SET message_count = EXCLUDED.message_count, total_amount = EXCLUDED.total_amount
+            """,
+            {"recipient": recipient_id},
         )
 
 

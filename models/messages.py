@@ -1,4 +1,4 @@
-"""Money For Rabbit messages: the money rules, totals in SQL, the opening date, open-day mail."""
+"""Money For Rabbit messages: the money rules, kept totals, the opening date, open-day mail."""
 
 from __future__ import annotations
 
@@ -49,14 +49,39 @@ class Message(db.Entity):
         return f"Money_{amount}.png"
 
     def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "message": self.message,
-            "amount": self.amount,
-            "is_moneybag": self.is_moneybag,
-            "image_name": self.image_name,
-            "author_name": self.author.username if self.author else WITHDRAWN_AUTHOR,
-        }
+        author = self.author.username if self.author else None
+        return _as_dict(self.id, self.message, self.amount, self.is_moneybag, author)
+
+
+def _as_dict(
+    message_id: int, text: str, amount: int, is_moneybag: bool, author: str | None
+) -> dict:
+    is_moneybag = bool(is_moneybag)  # SQLite answers raw SQL with 0 or 1
+    return {
+        "id": message_id,
+        "message": text,
+        "amount": amount,
+        "is_moneybag": is_moneybag,
+        "image_name": f"Money_{MONEYBAG_IMAGE_AMOUNT if is_moneybag else amount}.png",
+        "author_name": WITHDRAWN_AUTHOR if author is None else author,
+    }
+
+
+class MessageTotals(db.Entity):
+    """How many messages a user received and how much money, kept beside the messages.
+
+    Written in the same transaction as each message (write), so that the list and
+    the profile read one row instead of counting every message. A withdrawn author
+    changes nothing here; the row goes with its recipient. Messages loaded behind
+    write's back (bulk imports) need their row set, or deleted so that the next
+    write counts afresh.
+    """
+
+    _table_ = "message_totals"
+
+    recipient = orm.PrimaryKey("User", reverse="message_totals", column="recipient_id")
+    message_count = orm.Required(int, default=0)
+    total_amount = orm.Required(int, size=64, default=0)
 
 
 class OpenDayMail(db.Entity):
@@ -99,6 +124,8 @@ def write(recipient, author, text: str, amount: int, is_moneybag: bool) -> Messa
             raise InvalidInput(MONEYBAG_RANGE, details={"amount": MONEYBAG_RANGE})
     elif amount not in MONEY_UNITS:
         raise InvalidInput(NOT_MONEY_UNIT, details={"amount": NOT_MONEY_UNIT})
+    # Counted before the message exists: a row created now counts only older messages.
+    _count_in(recipient, amount)
     message = Message(
         recipient=recipient, author=author, message=text, amount=amount, is_moneybag=is_moneybag
     )
@@ -107,17 +134,40 @@ def write(recipient, author, text: str, amount: int, is_moneybag: bool) -> Messa
 
 
 def totals(user) -> Totals:
-    """How many messages `user` received and how much money, in one SQL aggregate."""
-    count, amount = orm.select(
-        (orm.count(), orm.sum(m.amount)) for m in Message if m.recipient == user
-    ).first()
-    return Totals(count or 0, amount or 0)
+    """How many messages `user` received and how much money: one row, whatever the count."""
+    rows = db.select(
+        "SELECT message_count, total_amount FROM message_totals WHERE recipient_id = $user",
+        {},
+        {"user": user.id},
+    )
+    if rows:
+        return Totals(int(rows[0][0]), int(rows[0][1]))
+    # No row yet: nothing received since the counter exists; count what there is.
+    count, amount = db.select(
+        "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM messages WHERE recipient_id = $user",
+        {},
+        {"user": user.id},
+    )[0]
+    return Totals(int(count), int(amount))
 
 
-def page_of(user, page: int) -> list[Message]:
-    """One page of `user`'s messages, newest first, with their authors loaded in one query."""
-    query = Message.select(lambda m: m.recipient == user).order_by(orm.desc(Message.id))
-    return list(query.prefetch(Message.author).page(page, PAGE_SIZE))
+PAGE_SQL = """SELECT m.id, m.message, m.amount, m.is_moneybag, u.username
+FROM messages m LEFT JOIN users u ON u.id = m.author_id
+WHERE m.recipient_id = $user
+ORDER BY m.id DESC
+LIMIT $limit OFFSET $offset"""
+
+
+def page_of(user, page: int) -> list[dict]:
+    """One page of `user`'s messages, newest first, as the list shows them.
+
+    One query that reads only the page's rows, with each author's name joined in,
+    on the (recipient, id) index. (For a user who holds most of the table PostgreSQL
+    may walk the primary key backwards instead, which is as cheap: most rows are theirs.)
+    """
+    params = {"user": user.id, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE}
+    rows = db.select(PAGE_SQL, {}, params)
+    return [_as_dict(*row) for row in rows]
 
 
 def last_page(count: int) -> int:
@@ -158,6 +208,7 @@ def release_user(user) -> None:
     message of a popular page into memory and delete them one by one.
     """
     Message.select(lambda m: m.recipient == user).delete(bulk=True)
+    db.execute("DELETE FROM message_totals WHERE recipient_id = $user_id", {"user_id": user.id})
     db.execute(
         "UPDATE messages SET author_id = NULL WHERE author_id = $user_id", {"user_id": user.id}
     )
@@ -219,6 +270,33 @@ def claim_open_day_mails(open_at: datetime, token: str, limit: int) -> list[Open
         {"token": token},
     )
     return [OpenDayNotice(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in rows]
+
+
+# The totals are written with plain SQL: Pony's cache of the User <-> MessageTotals
+# relation would not notice a row that appears in the middle of a session.
+def _count_in(recipient, amount: int) -> None:
+    """Add one message of `amount` to the recipient's totals, creating the row if need be.
+
+    The UPDATE is atomic and holds the row's lock (on SQLite, the write lock) until
+    commit, so concurrent writes to one page queue on it and each adds its own.
+    """
+    params = {"recipient": recipient.id, "amount": amount}
+    add = (
+        "UPDATE message_totals SET message_count = message_count + 1,"
+        " total_amount = total_amount + $amount WHERE recipient_id = $recipient"
+    )
+    if db.execute(add, {}, params).rowcount == 0:
+        # Two first messages at once: one insert wins, the other does nothing and
+        # then waits on the winner's lock before adding its own.
+        db.execute(
+            "INSERT INTO message_totals (recipient_id, message_count, total_amount)"
+            " SELECT $recipient, COUNT(*), COALESCE(SUM(amount), 0)"
+            " FROM messages WHERE recipient_id = $recipient"
+            " ON CONFLICT DO NOTHING",
+            {},
+            params,
+        )
+        db.execute(add, {}, params)
 
 
 def mark_open_day_mails_queued(claim_ids: list[int]) -> None:

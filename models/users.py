@@ -34,6 +34,7 @@ class User(db.Entity):
     cards = orm.Set("Card", cascade_delete=True)
     card_count = orm.Optional("CardCount", cascade_delete=True)
     received_messages = orm.Set("Message", reverse="recipient", cascade_delete=True)
+    message_totals = orm.Optional("MessageTotals", cascade_delete=True)
     # Not cascaded: messages a withdrawn user wrote stay with their recipients.
     authored_messages = orm.Set("Message", reverse="author", cascade_delete=False)
     open_day_mails = orm.Set("OpenDayMail", cascade_delete=True)

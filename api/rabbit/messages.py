@@ -125,7 +125,8 @@ class Messages(_MessagesResource):
             "message_set_count": totals.count,
             "next": f"{url}{page + 1}" if page < last else None,
             "prev": f"{url}{min(page - 1, last)}" if page > 1 else None,
-            "messages": [m.to_dict() for m in messages.page_of(user, page)],
+            # Past the last page there is nothing to read.
+            "messages": messages.page_of(user, page) if page <= last else [],
         }
 
 
