@@ -13,7 +13,7 @@ from __future__ import annotations
 import falcon
 
 from api.deps import Deps
-from api.rabbit import errors as texts
+from api.rabbit.users import path_int, user_or_404
 from api.schemas import obj
 from api.validation import operation
 from models import messages, users
@@ -78,7 +78,7 @@ class _MessagesResource:
 
     def _owned_page(self, req: falcon.Request, user_id: str, forbidden: str) -> users.User:
         """The path's user, if it is the caller and messages are open."""
-        user = _user_or_404(user_id)
+        user = user_or_404(user_id)
         if user.id != req.context.user.id:
             raise PermissionDenied(forbidden)
         messages.ensure_open(self.config.messages_open_at)
@@ -96,7 +96,7 @@ class Messages(_MessagesResource):
     def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         body = req.context.body
         message = messages.write(
-            _user_or_404(user_id),
+            user_or_404(user_id),
             req.context.user,
             body["message"],
             int(body["amount"]),  # JSON Schema counts 5000.0 as an integer
@@ -136,22 +136,7 @@ class MessageDetail(_MessagesResource):
         self, req: falcon.Request, resp: falcon.Response, user_id: str, message_id: str
     ) -> None:
         user = self._owned_page(req, user_id, DETAIL_FORBIDDEN)
-        number = _path_int(message_id)
+        number = path_int(message_id)
         if number is None:
             raise NotFound(messages.MESSAGE_NOT_FOUND)
         resp.media = messages.received(user, number).to_dict()
-
-
-def _path_int(raw: str) -> int | None:
-    """A path id; anything but a small positive integer identifies nothing."""
-    if raw.isascii() and raw.isdigit() and len(raw) < 19:
-        return int(raw)
-    return None
-
-
-def _user_or_404(user_id: str) -> users.User:
-    number = _path_int(user_id)
-    user = users.User.get(id=number) if number is not None else None
-    if user is None:
-        raise NotFound(texts.USER_NOT_FOUND)
-    return user

@@ -142,27 +142,32 @@ class Withdraw(_RabbitResource):
 class Profile(_RabbitResource):
     @operation("A user's nickname and the money they received (public)")
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        user = _user_or_404(user_id)
+        user = user_or_404(user_id)
         total = messages.totals(user).amount
         resp.media = {"user_info": {"username": user.username, "total_amount": total}}
 
     @operation("Change the caller's nickname", body=RENAME, auth=True)
     def on_put(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        user = _user_or_404(user_id)
+        user = user_or_404(user_id)
         if user.id != req.context.user.id:
             raise PermissionDenied(texts.FORBIDDEN)
         user.username = req.context.body["username"]
         resp.media = {"success": f"닉네임이 {user.username} 으로 변경되었습니다."}
 
 
+def path_int(raw: str) -> int | None:
+    """A path id; anything but a small positive integer identifies nothing."""
+    if raw.isascii() and raw.isdigit() and len(raw) < 19:
+        return int(raw)
+    return None
+
+
 def _user(user_id: str) -> users.User | None:
-    """The user of a path id; ids that are not small positive integers match no one."""
-    if not (user_id.isascii() and user_id.isdigit() and len(user_id) < 19):
-        return None
-    return users.User.get(id=int(user_id))
+    number = path_int(user_id)
+    return users.User.get(id=number) if number is not None else None
 
 
-def _user_or_404(user_id: str) -> users.User:
+def user_or_404(user_id: str) -> users.User:
     user = _user(user_id)
     if user is None:
         raise NotFound(texts.USER_NOT_FOUND)
