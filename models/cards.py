@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,14 +106,6 @@ class CardPage:
     total: int
     page: int
     limit: int
-
-    def pagination(self) -> dict:
-        return {
-            "total": self.total,
-            "page": self.page,
-            "limit": self.limit,
-            "total_pages": math.ceil(self.total / self.limit),
-        }
 
 
 def is_synced(owner) -> bool:

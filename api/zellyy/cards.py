@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from api.deps import Deps
+from api.pages import listing, page_query
 from api.schemas import obj
 from api.validation import operation
 from models import cards
@@ -49,24 +50,17 @@ CARD_FIELDS = {
 CREATE = obj(["content"], **CARD_FIELDS)
 PATCH = obj([], **CARD_FIELDS)
 
-# Large enough for any real listing, small enough that the offset stays a 64-bit integer.
-MAX_PAGE = 2**31 - 1
-LIST_QUERY = {
-    "type": "object",
-    "properties": {
-        "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
-        "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-        "sort": {"type": "string", "enum": list(cards.SORT_KEYS), "default": "created_at"},
-        "order": {"type": "string", "enum": list(cards.ORDERS), "default": "desc"},
-        "tag": TAG,
-        "search": {
-            "type": "string",
-            "maxLength": 2000,
-            "pattern": r"^[^\u0000]*$",
-            "x-message": "Must not contain NUL characters",
-        },
+LIST_QUERY = page_query(
+    sort={"type": "string", "enum": list(cards.SORT_KEYS), "default": "created_at"},
+    order={"type": "string", "enum": list(cards.ORDERS), "default": "desc"},
+    tag=TAG,
+    search={
+        "type": "string",
+        "maxLength": 2000,
+        "pattern": r"^[^\u0000]*$",
+        "x-message": "Must not contain NUL characters",
     },
-}
+)
 
 
 def routes(deps: Deps) -> dict:
@@ -96,7 +90,7 @@ class Cards:
     @operation("The caller's cards, a page at a time", query=LIST_QUERY, auth=True)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page = cards.list_cards(req.context.user, **req.context.query)
-        resp.media = {"data": page.items, "pagination": page.pagination()}
+        resp.media = listing(page.items, page.total, page.page, page.limit)
 
 
 class Card:

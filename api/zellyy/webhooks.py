@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import falcon
 
 from api.deps import Deps
+from api.pages import listing, page_query
 from api.schemas import HTTP_URL, obj
 from api.validation import operation
 from models import webhooks
@@ -29,13 +28,7 @@ CREATE = obj(
         "x-message": "whsec_<base64>, or any string of 8 to 256 characters",
     },
 )
-PAGE = {
-    "type": "object",
-    "properties": {
-        "page": {"type": "integer", "minimum": 1, "default": 1},
-        "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-    },
-}
+PAGE = page_query()
 
 
 def routes(deps: Deps) -> dict:
@@ -106,15 +99,7 @@ class Deliveries(_AdminResource):
         endpoint = webhooks.get_endpoint(webhook_id)
         page, limit = req.context.query["page"], req.context.query["limit"]
         data, total = webhooks.deliveries_page(endpoint, page, limit)
-        resp.media = {
-            "data": data,
-            "pagination": {
-                "total": total,
-                "page": page,
-                "limit": limit,
-                "total_pages": math.ceil(total / limit),
-            },
-        }
+        resp.media = listing(data, total, page, limit)
 
 
 class Retry(_AdminResource):
