@@ -7,12 +7,11 @@ import re
 import sys
 from datetime import datetime
 
-from pony import orm
-
 from api.config import Config, ConfigError
 from api.schemas import EMAIL
 from models import init_db
 from models.clock import rfc3339, to_naive_utc, utcnow
+from models.transaction import transaction
 from models.users import User, create_user, email_key
 
 
@@ -24,7 +23,8 @@ def migrate(config: Config) -> None:
 
 def create_admin(config: Config, email: str, password: str, username: str) -> None:
     init_db(config.database_url, create_tables=True)
-    with orm.db_session:
+    # transaction(), not a bare db_session: the user.created deliveries leave at commit.
+    with transaction():
         user = User.get(email_key=email_key(email))
         if user is None:
             create_user(email, password, username, confirmed=True, is_admin=True)
