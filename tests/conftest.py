@@ -253,6 +253,12 @@ def celery_worker(config, smtp_server):
     """
     if not HAVE_REDIS:
         pytest.skip("the real worker needs Redis")
+    # Tests before this one queued tasks (sign-up mail, deliveries) whose rows are long
+    # gone; a worker starting on that backlog would be busy with it for minutes.
+    from worker.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(config.task_queue)
     worker = Worker(VAR_DIR / "worker.log", {**os.environ, "SMTP_URL": smtp_server.url})
     yield worker
     worker.stop()
