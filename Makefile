@@ -3,15 +3,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install
+.PHONY: run test lint install install-dev
 
+# What production runs (requirements.txt) ...
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
+# ... and, for the tests, the test tools on top (requirements-dev.txt).
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
 install: $(BIN)/.installed
+install-dev: $(BIN)/.installed-dev
 
 # Embedded mode: SQLite under ./var/, Celery on the filesystem transport, mail in ./var/mail/.
 run: install
@@ -19,12 +26,12 @@ run: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/honcho start web worker beat
 
 # The whole suite on SQLite, then on PostgreSQL (skipped where there is none, unless CI=true).
-test: install
+test: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	TEST_DATABASE=sqlite $(BIN)/pytest -q
 	TEST_DATABASE=postgres $(BIN)/pytest -q
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

@@ -1,8 +1,8 @@
-"""Celery settings, from the same environment as the web process (DESIGN §2)."""
+"""Celery settings, from the same environment as the web process."""
 
 import os
 
-from api.config import Config
+from settings import Config
 
 _config = Config.from_env()
 

@@ -1,4 +1,4 @@
-"""gunicorn settings for the `web` process (DESIGN §2)."""
+"""gunicorn settings for the `web` process."""
 
 import multiprocessing
 import os

@@ -7,7 +7,6 @@ import logging
 import falcon
 
 from api import errors, health, openapi
-from api.config import Config
 from api.deps import Deps
 from api.middleware import BodyLimit, Surface, Transaction
 from api.rabbit import messages as rabbit_messages
@@ -23,6 +22,7 @@ from api.zellyy import users as zellyy_users
 from api.zellyy import webhooks as zellyy_webhooks
 from models import init_db
 from models.errors import DomainError
+from settings import Config
 
 # Zellyy's resources answer under both prefixes: /api/v1 and the seed's /api.
 ZELLYY_PREFIXES = ("/api/v1", "/api")

@@ -7,12 +7,12 @@ import re
 import sys
 from datetime import datetime
 
-from api.config import Config, ConfigError
 from api.schemas import EMAIL
 from models import init_db
 from models.clock import rfc3339, to_naive_utc, utcnow
 from models.transaction import transaction
 from models.users import User, create_user, email_key
+from settings import Config, ConfigError
 
 
 def migrate(config: Config) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.auth import RABBIT, ZELLYY, Authenticator, TokenService
-from api.config import Config
 from api.ratelimit import AuthRateLimiter
+from settings import Config
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from models.subscriptions import current_end_date
 def premium_until(user) -> datetime | None:
     """End of the user's current premium period, or None without one.
 
-    Premium lasts exactly while a subscription is current (DESIGN §9): active,
+    Premium lasts exactly while a subscription is current: active,
     past due (the renewal is being retried), or canceled but not yet ended.
     """
     return current_end_date(user.id)

@@ -1,4 +1,4 @@
-"""Login sessions and their single-use, rotating refresh tokens (DESIGN §3)."""
+"""Login sessions and their single-use, rotating refresh tokens."""
 
 from __future__ import annotations
 

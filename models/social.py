@@ -1,4 +1,4 @@
-"""Connected social accounts, and the rules of sharing a card through them (DESIGN §8).
+"""Connected social accounts, and the rules of sharing a card through them.
 
 The worker posts in three steps: `start_attempt` (a short transaction that
 checks the account and marks the post as going out), the platform call outside

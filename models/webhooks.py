@@ -1,4 +1,4 @@
-"""Webhook endpoints, the outbox of their deliveries, and the rules of signed delivery (DESIGN §5).
+"""Webhook endpoints, the outbox of their deliveries, and the rules of signed delivery.
 
 An event writes one delivery row per subscribed endpoint in its own transaction;
 a worker claims due deliveries, a batch at a time, with a conditional UPDATE (a

@@ -31,6 +31,7 @@ pytest_plugins: list[str] = [
     "fixtures.webhooks",
     "fixtures.platforms",
     "fixtures.stripe",
+    "fixtures.browser",
 ]
 VAR_DIR = Path(tempfile.mkdtemp(prefix=f"zellyy-test-{RUN_ID}-"))
 
@@ -160,7 +161,7 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def config():
     from api.cli import migrate
-    from api.config import Config
+    from settings import Config
 
     cfg = Config.from_env()
     migrate(cfg)

@@ -1,10 +1,10 @@
-"""Configuration from the environment (DESIGN §2): defaults, production rules, clear errors."""
+"""Configuration from the environment: defaults, production rules, clear errors."""
 
 from datetime import UTC, datetime
 
 import pytest
 
-from api.config import Config, ConfigError
+from settings import Config, ConfigError
 
 STRONG_KEY = "k" * 48
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import Celery, signals
 
-from api.config import Config
 from models import init_db
+from settings import Config
 
 app = Celery("zellyy")
 app.config_from_object("celeryconfig")

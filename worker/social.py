@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 @app.task(name=social.SHARE_TASK, bind=True, acks_late=True, max_retries=None)
 def share(self, share_id: str, failures: int = 0) -> str:
-    """Post one share; retries only as models.social.record_result decides (DESIGN §8)."""
+    """Post one share; retries only as models.social.record_result decides."""
     with transaction():
         job = social.start_attempt(share_id, config.encryption_key)
     if job is None:

@@ -1,4 +1,4 @@
-"""Zellyy card sharing: ask the worker to post a card, and read how it went (DESIGN §8)."""
+"""Zellyy card sharing: ask the worker to post a card, and read how it went."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Zellyy social accounts: connect, disconnect and list them (seed 소셜 공유 API, DESIGN §8)."""
+"""Zellyy social accounts: connect, disconnect and list them (seed 소셜 공유 API)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Money For Rabbit accounts: the seed's paths, rules and Korean texts (DESIGN §3, §6)."""
+"""Money For Rabbit accounts: the seed's paths, rules and Korean texts."""
 
 import pytest
 from fixtures.accounts import (

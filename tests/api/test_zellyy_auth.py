@@ -1,4 +1,4 @@
-"""Zellyy sign-up, login, refresh and logout (seed 인증 API, DESIGN §3-4)."""
+"""Zellyy sign-up, login, refresh and logout (seed 인증 API)."""
 
 import threading
 

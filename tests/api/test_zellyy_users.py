@@ -1,4 +1,4 @@
-"""Zellyy's GET/PATCH /users/me, and which tokens it accepts (DESIGN §3-4)."""
+"""Zellyy's GET/PATCH /users/me, and which tokens it accepts."""
 
 import re
 import uuid

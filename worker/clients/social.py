@@ -10,7 +10,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 # Seconds to wait for a platform: connecting, then for its answer.
-IDENTIFY_TIMEOUT = 10  # DESIGN §8: the token check gives up after 10 s
+IDENTIFY_TIMEOUT = 10  # the token check gives up after 10 s
 POST_TIMEOUT = (5, 30)
 # A 429 that names no wait is retried after this many seconds.
 DEFAULT_RATE_LIMIT_WAIT = 60

@@ -1,4 +1,4 @@
-"""Settings from the environment, read in one place (DESIGN §2)."""
+"""Settings from the environment, read once per process by the web, worker, beat and CLI."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from limits import parse
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 
 # HS256 keys shorter than the hash (32 bytes) weaken every token (RFC 7518 §3.2).
 MIN_SECRET_KEY_LENGTH = 32
