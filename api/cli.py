@@ -8,6 +8,7 @@ import sys
 from datetime import datetime
 
 from api.schemas import EMAIL
+from migrations.runner import BASELINE, MigrationError, upgrade
 from models import init_db
 from models.clock import rfc3339, to_naive_utc, utcnow
 from models.transaction import transaction
@@ -16,13 +17,20 @@ from settings import Config, ConfigError
 
 
 def migrate(config: Config) -> None:
-    """Create missing tables and indexes; existing ones are left as they are."""
-    init_db(config.database_url, create_tables=True)
-    print("schema is up to date")
+    """Apply the pending migrations (see migrations/), then map the entities onto the result."""
+    outcome = upgrade(config.database_url)
+    if outcome.adopted:
+        print(f"adopted the existing tables as {BASELINE}")
+    for revision in outcome.applied:
+        print(f"applied {revision}")
+    if not outcome.applied:
+        print(f"schema is up to date at {outcome.head}")
+    # Pony checks every table and column it maps: a migration that falls short fails here.
+    init_db(config.database_url)
 
 
 def create_admin(config: Config, email: str, password: str, username: str) -> None:
-    init_db(config.database_url, create_tables=True)
+    init_db(config.database_url)
     # transaction(), not a bare db_session: the user.created deliveries leave at commit.
     with transaction():
         user = User.get(email_key=email_key(email))
@@ -39,7 +47,7 @@ def renewals(config: Config, as_of: datetime) -> None:
     from worker.billing import run_pass  # loads Celery only for this command
     from worker.clients.stripe_client import StripeGateway
 
-    init_db(config.database_url, create_tables=True)
+    init_db(config.database_url)
     report = run_pass(StripeGateway.from_config(config), as_of, config.renewal_retry_schedule)
     print(f"renewal pass as of {rfc3339(as_of)}: {report}")
 
@@ -57,7 +65,7 @@ def _instant(value: str) -> datetime:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m api.cli")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="create the database schema")
+    commands.add_parser("migrate", help="apply pending schema migrations")
     admin = commands.add_parser(
         "create-admin", help="create a user with the admin flag, or promote one"
     )
@@ -73,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as ex:
         parser.exit(2, f"configuration error: {ex}\n")
     if args.command == "migrate":
-        migrate(config)
+        try:
+            migrate(config)
+        except MigrationError as ex:
+            parser.exit(1, f"migrate: {ex}\n")
     elif args.command == "create-admin":
         if len(args.password) < 8:
             parser.error("--password must be at least 8 characters")

@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     database.create()
     worker = None
     try:
+        from migrations.runner import upgrade
         from models import init_db
         from models.events import emit
         from models.transaction import after_commit, transaction
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         sample = b'{"id":"evt_%s","type":"user.created","data":{"email":"x@example.com"}}' % (
             uuid.uuid4().hex.encode()
         )
-        init_db(config.database_url, create_tables=True)
+        upgrade(config.database_url)
+        init_db(config.database_url)
         with transaction():
             for url in urls:
                 create_endpoint(

@@ -29,8 +29,8 @@ from models import (  # noqa: E402, F401
 _lock = threading.Lock()
 
 
-def init_db(url: str, *, create_tables: bool = False) -> orm.Database:
-    """Bind and map `db` once per process.
+def init_db(url: str) -> orm.Database:
+    """Bind and map `db` once per process, onto tables the migrations made.
 
     Safe across fork: Pony's connection pool notices a changed pid and opens a
     fresh connection in the child instead of sharing the parent's socket.
@@ -38,9 +38,7 @@ def init_db(url: str, *, create_tables: bool = False) -> orm.Database:
     with _lock:
         if db.provider is None:
             db.bind(**bind_args(url))
-            db.generate_mapping(create_tables=create_tables)
-        elif create_tables:
-            db.create_tables()
+            db.generate_mapping()
         return db
 
 

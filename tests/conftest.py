@@ -53,10 +53,9 @@ if CI and ENGINE == "postgres" and not HAVE_POSTGRES:
     raise RuntimeError(f"CI=true but PostgreSQL is not reachable at {PG_ADMIN_URL}")
 
 
-def _create_pg_database() -> str:
+def _create_pg_database(name: str) -> str:
     import psycopg2
 
-    name = f"test_{RUN_ID}"
     con = psycopg2.connect(PG_ADMIN_URL)
     con.autocommit = True
     with con.cursor() as cur:
@@ -78,7 +77,7 @@ def _drop_pg_database(url: str) -> None:
 
 
 if ENGINE == "postgres":
-    DATABASE_URL = _create_pg_database() if HAVE_POSTGRES else None
+    DATABASE_URL = _create_pg_database(f"test_{RUN_ID}") if HAVE_POSTGRES else None
 else:
     DATABASE_URL = f"sqlite:///{VAR_DIR / 'test.sqlite3'}"
 
@@ -160,12 +159,33 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def config():
+    """The run's settings, on a database built as `release` builds it: by the migrations."""
     from api.cli import migrate
     from settings import Config
 
     cfg = Config.from_env()
     migrate(cfg)
     return cfg
+
+
+@pytest.fixture
+def empty_database(tmp_path):
+    """Makes fresh, empty databases of the run's engine (beside the suite's); returns URLs."""
+    made = []
+
+    def make() -> str:
+        name = f"test_{RUN_ID}_{len(made) + 1}"
+        if ENGINE == "postgres":
+            url = _create_pg_database(name)
+        else:
+            url = f"sqlite:///{tmp_path / name}.sqlite3"
+        made.append(url)
+        return url
+
+    yield make
+    if ENGINE == "postgres":
+        for url in made:
+            _drop_pg_database(url)
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,18 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
         time.sleep(interval)
 
 
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """`python -m api.cli ...` in a process of its own, as the release process runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 class Worker:
     """A real Celery worker process, in its own process group, logging to a file."""
 

@@ -1,26 +1,12 @@
 """`python -m api.cli migrate` and `create-admin`, run as the release process would run them."""
 
-import os
 import sqlite3
-import subprocess
-import sys
 
 import pytest
-from conftest import ROOT
+from helpers import cli
 from pony import orm
 
 from models.users import User, email_key
-
-
-def cli(*args, **env):
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def admin_flag(email: str):
@@ -33,12 +19,13 @@ def test_migrate_creates_the_schema_on_a_fresh_database(tmp_path):
     path = tmp_path / "fresh.sqlite3"
     result = cli("migrate", DATABASE_URL=f"sqlite:///{path}", VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "schema is up to date" in result.stdout
+    assert result.stdout.splitlines()[0] == "applied 0001_baseline"
     with sqlite3.connect(path) as con:
         tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
-    assert {"users", "auth_sessions", "refresh_tokens", "events"} <= tables
+    assert {"users", "auth_sessions", "refresh_tokens", "events", "alembic_version"} <= tables
     again = cli("migrate", DATABASE_URL=f"sqlite:///{path}", VAR_DIR=str(tmp_path))
     assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("schema is up to date at ")
 
 
 def test_migrate_leaves_existing_data_alone(config, zellyy_signup):
