@@ -1,5 +1,4 @@
-"""Schema migrations make what the entities map to, keep every row, adopt databases made
-before them, and run once when two releases start together. On the run's engine."""
+"""Migrations make the entities' schema, keep rows, adopt old databases, and run once."""
 
 from __future__ import annotations
 
@@ -95,11 +94,12 @@ def every_row(connection: sa.Connection) -> dict[str, list[dict]]:
 
 def lost(before: dict[str, list[dict]], after: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """Rows of `before` not found in `after` with the same values in the columns they had."""
-    missing = {}
+    missing: dict[str, list[dict]] = {}
     for table, rows in before.items():
-        kept = [{column: row.get(column) for column in rows[0]} for row in after.get(table, [])]
-        missing[table] = [row for row in rows if row not in kept]
-    return {table: rows for table, rows in missing.items() if rows}
+        for row in rows:
+            if not any(row.items() <= found.items() for found in after.get(table, [])):
+                missing.setdefault(table, []).append(row)
+    return missing
 
 
 def made_before_migrations(url: str) -> None:
