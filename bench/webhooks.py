@@ -173,14 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from models import init_db
         from models.events import emit
+        from models.tasks import set_publisher
         from models.transaction import after_commit, transaction
         from models.webhooks import WebhookDelivery, create_endpoint
-        from worker.celery import config
+        from worker.celery import config, publish
 
         sample = b'{"id":"evt_%s","type":"user.created","data":{"email":"x@example.com"}}' % (
             uuid.uuid4().hex.encode()
         )
         init_db(config.database_url, create_tables=True)
+        set_publisher(publish)
         with transaction():
             for url in urls:
                 create_endpoint(

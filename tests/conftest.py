@@ -161,10 +161,13 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def config():
     from api.cli import migrate
+    from models.tasks import set_publisher
     from settings import Config
+    from worker.celery import publish
 
     cfg = Config.from_env()
     migrate(cfg)
+    set_publisher(publish)  # as every process does when it starts
     return cfg
 
 
