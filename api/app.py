@@ -20,9 +20,10 @@ from api.zellyy import social as zellyy_social
 from api.zellyy import subscriptions as zellyy_subscriptions
 from api.zellyy import users as zellyy_users
 from api.zellyy import webhooks as zellyy_webhooks
-from models import init_db
+from models import init_db, tasks
 from models.errors import DomainError
 from settings import Config
+from worker.celery import publish
 
 # Zellyy's resources answer under both prefixes: /api/v1 and the seed's /api.
 ZELLYY_PREFIXES = ("/api/v1", "/api")
@@ -47,6 +48,7 @@ def create_app(config: Config | None = None) -> falcon.App:
     config = config or Config.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     init_db(config.database_url)
+    tasks.set_publisher(publish)
 
     app = falcon.App(middleware=[BodyLimit(config.max_body_bytes), Surface(), Transaction()])
     app.req_options.strip_url_path_trailing_slash = True

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from api.schemas import EMAIL
 from migrations.runner import BASELINE, MigrationError, upgrade
-from models import init_db
+from models import init_db, tasks
 from models.clock import rfc3339, to_naive_utc, utcnow
 from models.transaction import transaction
 from models.users import User, create_user, email_key
@@ -44,7 +44,7 @@ def create_admin(config: Config, email: str, password: str, username: str) -> No
 
 def renewals(config: Config, as_of: datetime) -> None:
     """One renewal pass in this process, as if it were `as_of` (to catch up, or in tests)."""
-    from worker.billing import run_pass  # loads Celery only for this command
+    from worker.billing import run_pass
     from worker.clients.stripe_client import StripeGateway
 
     init_db(config.database_url)
@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         config = Config.from_env()
     except ConfigError as ex:
         parser.exit(2, f"configuration error: {ex}\n")
+    from worker.celery import publish  # after the check: it reads the configuration too
+
+    tasks.set_publisher(publish)
     if args.command == "migrate":
         try:
             migrate(config)

@@ -174,15 +174,17 @@ def main(argv: list[str] | None = None) -> int:
         from migrations.runner import upgrade
         from models import init_db
         from models.events import emit
+        from models.tasks import set_publisher
         from models.transaction import after_commit, transaction
         from models.webhooks import WebhookDelivery, create_endpoint
-        from worker.celery import config
+        from worker.celery import config, publish
 
         sample = b'{"id":"evt_%s","type":"user.created","data":{"email":"x@example.com"}}' % (
             uuid.uuid4().hex.encode()
         )
         upgrade(config.database_url)
         init_db(config.database_url)
+        set_publisher(publish)
         with transaction():
             for url in urls:
                 create_endpoint(

@@ -49,8 +49,8 @@ def emit(event_type: str, data: dict) -> Event:
     `data` must hold no secrets. The deliveries are written here, in the caller's
     transaction, and their tasks are sent once it commits.
     """
-    # Imported here: webhooks builds on this module's Event and EVENT_TYPES.
-    from models.webhooks import enqueue_deliveries
+    # Imported here: the outbox builds on this module's Event and EVENT_TYPES.
+    from models.webhook_outbox import enqueue_deliveries
 
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")

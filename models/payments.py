@@ -59,8 +59,24 @@ class Payment(db.Entity):
     def before_update(self):
         self.updated_at = utcnow()
 
+    def charge_args(self, customer_id: str, user) -> dict:
+        """What the gateway's charge() takes for this attempt (all but off_session)."""
+        metadata = {"payment_id": str(self.id), "kind": self.kind}
+        if self.subscription is not None:
+            metadata["subscription_id"] = str(self.subscription.id)
+        if user is not None:
+            metadata["user_id"] = str(user.public_id)
+        return {
+            "customer_id": customer_id,
+            "payment_method_id": self.payment_method_id,
+            "amount": self.amount,
+            "currency": self.currency,
+            "metadata": metadata,
+            "idempotency_key": self.idempotency_key,
+        }
+
     def record(self, outcome) -> None:
-        """Store a provider's outcome (a stripe_client.ChargeOutcome or the like)."""
+        """Store a gateway's outcome (a models.payment_gateway.ChargeOutcome)."""
         self.status = SUCCEEDED if outcome.succeeded else FAILED
         self.provider_id = outcome.provider_id or self.provider_id
         self.failure_reason = None if outcome.succeeded else outcome.reason

@@ -22,7 +22,7 @@ from models.crypto import DecryptionError, decrypt, encrypt
 from models.errors import Conflict, InvalidInput, NotFound
 from models.events import emit
 from models.shares import Share
-from worker.dispatch import send_after_commit
+from models.tasks import send_after_commit
 
 PLATFORMS = ("facebook", "instagram", "twitter")
 # Tokens that expire within this window are flagged for the user to reconnect.

@@ -161,10 +161,13 @@ def pytest_sessionfinish(session, exitstatus):
 def config():
     """The run's settings, on a database built as `release` builds it: by the migrations."""
     from api.cli import migrate
+    from models.tasks import set_publisher
     from settings import Config
+    from worker.celery import publish
 
     cfg = Config.from_env()
     migrate(cfg)
+    set_publisher(publish)  # as every process does when it starts
     return cfg
 
 

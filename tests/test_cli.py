@@ -56,6 +56,20 @@ def test_create_admin_creates_then_promotes(config, client):
         assert User.select(lambda u: u.email_key == "boss@example.com").count() == 1
 
 
+@pytest.mark.redis
+def test_create_admin_sends_the_user_created_webhook(
+    config, celery_worker, register_webhook, receiver
+):
+    """The command line registers its own publisher: the delivery leaves at commit."""
+    register_webhook(receiver.url)
+    result = cli("create-admin", "--email", "hooked@example.com", "--password", "admin password")
+    assert result.returncode == 0, result.stderr
+
+    (request,) = receiver.wait_for(1)
+    assert request.json["type"] == "user.created"
+    assert request.json["data"]["email"] == "hooked@example.com"
+
+
 def test_create_admin_promotes_an_existing_user_keeping_their_password(
     config, client, zellyy_signup
 ):

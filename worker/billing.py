@@ -6,8 +6,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from models import subscriptions
 from models.clock import to_naive_utc, utcnow
+from models.payment_gateway import PaymentGateway
+from models.renewals import claim_renewal, due_renewals, expire_ended, settle_renewal
 from models.transaction import transaction
 from worker.celery import app, config
 from worker.clients.stripe_client import StripeGateway
@@ -37,7 +38,9 @@ def renewals(as_of: str | None = None) -> dict:
     return vars(run_pass(gateway, instant, config.renewal_retry_schedule))
 
 
-def run_pass(gateway, as_of: datetime, schedule: tuple[int, ...]) -> PassReport:
+def run_pass(
+    gateway: PaymentGateway | None, as_of: datetime, schedule: tuple[int, ...]
+) -> PassReport:
     """Expire ended subscriptions, then charge every due one: claim, charge, settle.
 
     The charge is made outside any transaction, between the claim that marks the
@@ -46,21 +49,21 @@ def run_pass(gateway, as_of: datetime, schedule: tuple[int, ...]) -> PassReport:
     as_of = to_naive_utc(as_of)
     report = PassReport()
     with transaction():
-        report.expired = subscriptions.expire_ended(as_of)
-        due = subscriptions.due_renewals(as_of)
+        report.expired = expire_ended(as_of)
+        due = due_renewals(as_of)
     if due and gateway is None:
         log.warning("%d renewals due but STRIPE_API_KEY is not set", len(due))
         report.skipped = len(due)
         return report
     for subscription_id in due:
         with transaction():
-            claim = subscriptions.claim_renewal(subscription_id, as_of)
+            claim = claim_renewal(subscription_id, as_of)
         if claim is None:
             report.skipped += 1
             continue
         outcome = gateway.charge(**claim.charge, off_session=True)
         with transaction():
-            subscriptions.settle_renewal(claim, outcome, as_of, schedule)
+            settle_renewal(claim, outcome, as_of, schedule)
         if outcome.succeeded:
             report.renewed += 1
         else:

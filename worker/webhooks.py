@@ -6,9 +6,12 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from models import webhooks
+from models import url_safety, webhook_outbox
 from models.clock import utcnow
 from models.transaction import after_commit, transaction
+from models.webhook_attempts import Outcome, record_attempts, response_text
+from models.webhook_outbox import ATTEMPT_TIMEOUT, BATCH_SIZE, Claim
+from models.webhook_signing import secret_key, signed_headers
 from worker.celery import app, config
 from worker.clients import webhook_http
 
@@ -30,16 +33,16 @@ def deliver(delivery_ids: list[int]) -> None:
 def sweep(grace: float = SWEEP_GRACE) -> int:
     """Send tasks for the deliveries that are due and not in flight (lost or long-waiting)."""
     with transaction():
-        due = webhooks.due_deliveries(utcnow(), grace, SWEEP_BATCH)
-    for start in range(0, len(due), webhooks.BATCH_SIZE):
-        deliver.apply_async(kwargs={"delivery_ids": due[start : start + webhooks.BATCH_SIZE]})
+        due = webhook_outbox.due_deliveries(utcnow(), grace, SWEEP_BATCH)
+    for start in range(0, len(due), BATCH_SIZE):
+        deliver.apply_async(kwargs={"delivery_ids": due[start : start + BATCH_SIZE]})
     return len(due)
 
 
-def attempt(delivery_ids: list[int], config) -> list[webhooks.Outcome]:
+def attempt(delivery_ids: list[int], config) -> list[Outcome]:
     """Claim, send outside any transaction, record; schedule the next tries there are."""
     with transaction():
-        claims = webhooks.claim(delivery_ids, config.encryption_key)
+        claims = webhook_outbox.claim(delivery_ids, config.encryption_key)
     if not claims:
         return []
     allow_private = config.webhook_allow_private_urls
@@ -48,7 +51,7 @@ def attempt(delivery_ids: list[int], config) -> list[webhooks.Outcome]:
     else:  # in parallel: a slow receiver does not hold up the others
         outcomes = list(_pool().map(lambda c: _send(c, allow_private), claims))
     with transaction():
-        waits = webhooks.record_attempts(
+        waits = record_attempts(
             list(zip(claims, outcomes, strict=True)), config.webhook_retry_schedule
         )
         for delivery_id, wait in waits.items():
@@ -61,15 +64,27 @@ def _retry_later(delivery_id: int, wait: float):
     return lambda: deliver.apply_async(kwargs={"delivery_ids": [delivery_id]}, countdown=wait)
 
 
-def _send(claim: webhooks.Claim, allow_private: bool) -> webhooks.Outcome:
-    if not allow_private:
-        reason = webhooks.non_public_reason(claim.url)
+def _send(claim: Claim, allow_private: bool) -> Outcome:
+    is_public = None if allow_private else url_safety.is_public_address
+    if is_public:
+        reason = url_safety.non_public_reason(claim.url)
         if reason:
-            return webhooks.Outcome(utcnow(), 0, error=f"blocked: {reason}")
-    headers = webhooks.signed_headers(
-        webhooks.secret_key(claim.secret), claim.message_id, int(time.time()), claim.body
+            return Outcome(utcnow(), 0, error=f"blocked: {reason}")
+    headers = signed_headers(
+        secret_key(claim.secret), claim.message_id, int(time.time()), claim.body
     )
-    return webhook_http.post(claim.url, claim.body, headers, allow_private=allow_private)
+    started_at = utcnow()
+    reply = webhook_http.post(
+        claim.url, claim.body, headers, timeout=ATTEMPT_TIMEOUT, is_public=is_public
+    )
+    return Outcome(
+        started_at,
+        reply.duration_ms,
+        status_code=reply.status_code,
+        error=reply.error,
+        body=response_text(reply.head),
+        retry_after=reply.retry_after,
+    )
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -79,6 +94,6 @@ def _pool() -> ThreadPoolExecutor:
     """Threads of this process (made after the fork that started it)."""
     pool = _pools.get(os.getpid())
     if pool is None:
-        pool = ThreadPoolExecutor(webhooks.BATCH_SIZE, thread_name_prefix="webhook")
+        pool = ThreadPoolExecutor(BATCH_SIZE, thread_name_prefix="webhook")
         _pools[os.getpid()] = pool
     return pool

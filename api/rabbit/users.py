@@ -12,7 +12,7 @@ from api.validation import operation
 from models import messages, sessions, users
 from models.clock import utcnow
 from models.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
-from worker.dispatch import send_after_commit
+from models.tasks import send_after_commit
 
 CONFIRM_LINK_TTL = 3 * 24 * 3600
 CONFIRM_PURPOSE = "email_confirm"

@@ -8,7 +8,7 @@ import falcon
 
 from api.deps import Deps
 from api.validation import operation
-from models import subscriptions
+from models import provider_events
 from models.errors import InvalidInput
 from worker.clients import stripe_client
 
@@ -44,7 +44,7 @@ class StripeWebhook:
             raise InvalidInput(
                 "Invalid Stripe webhook", details={"Stripe-Signature": str(ex)}, key="signature"
             ) from None
-        outcome = subscriptions.reconcile_provider_event(
+        outcome = provider_events.reconcile_provider_event(
             stripe_client.PROVIDER, event, self.schedule
         )
         log.info("stripe event %s (%s): %s", event["id"], event.get("type"), outcome)

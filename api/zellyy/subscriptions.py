@@ -7,8 +7,9 @@ import falcon
 from api.deps import Deps
 from api.schemas import obj
 from api.validation import operation
-from models import subscriptions
+from models import plans, subscribing, subscriptions
 from models.errors import NotFound
+from models.payment_gateway import PaymentGateway
 from worker.clients.stripe_client import StripeGateway
 
 PAYMENT_METHOD_ID = {
@@ -20,7 +21,7 @@ PAYMENT_METHOD_ID = {
 }
 SUBSCRIBE = obj(
     ["plan_id", "payment_method_id"],
-    plan_id={"type": "string", "enum": list(subscriptions.PLANS)},
+    plan_id={"type": "string", "enum": list(plans.PLANS)},
     payment_method_id=PAYMENT_METHOD_ID,
     payment_provider={"type": "string", "enum": ["stripe"]},
 )
@@ -48,13 +49,13 @@ class Plans:
 
     @operation("The subscription plans (no login needed)")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"plans": subscriptions.plan_list()}
+        resp.media = {"plans": plans.plan_list()}
 
 
 class Subscriptions:
     surface = "zellyy"
 
-    def __init__(self, deps: Deps, gateway: StripeGateway | None):
+    def __init__(self, deps: Deps, gateway: PaymentGateway | None):
         self.auth = deps.zellyy_auth
         self.gateway = gateway
 
@@ -67,7 +68,7 @@ class Subscriptions:
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
-        sub = subscriptions.subscribe(
+        sub = subscribing.subscribe(
             req.context.user, body["plan_id"], body["payment_method_id"], self.gateway
         )
         resp.media = sub.to_dict()
@@ -94,7 +95,7 @@ class Current:
 class PaymentMethod:
     surface = "zellyy"
 
-    def __init__(self, deps: Deps, gateway: StripeGateway | None):
+    def __init__(self, deps: Deps, gateway: PaymentGateway | None):
         self.auth = deps.zellyy_auth
         self.gateway = gateway
         self.schedule = deps.config.renewal_retry_schedule
@@ -106,7 +107,7 @@ class PaymentMethod:
         responses={**PAYMENT_ERRORS, 404: "No current subscription"},
     )
     def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
-        sub = subscriptions.change_payment_method(
+        sub = subscribing.change_payment_method(
             req.context.user, req.context.body["payment_method_id"], self.gateway, self.schedule
         )
         resp.media = sub.to_dict()

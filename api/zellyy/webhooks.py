@@ -8,7 +8,7 @@ from api.deps import Deps
 from api.pages import listing, page_query
 from api.schemas import HTTP_URL, obj
 from api.validation import operation
-from models import webhooks
+from models import webhook_outbox, webhooks
 from models.errors import PermissionDenied
 from models.events import EVENT_TYPES
 
@@ -114,5 +114,5 @@ class Retry(_AdminResource):
     ) -> None:
         self.require_admin(req)
         endpoint = webhooks.get_endpoint(webhook_id)
-        delivery = webhooks.request_retry(endpoint, delivery_id)
+        delivery = webhook_outbox.request_retry(endpoint, delivery_id)
         resp.media = delivery.to_dict(list(delivery.attempts.order_by(lambda a: a.number)))

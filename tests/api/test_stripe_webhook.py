@@ -73,7 +73,7 @@ def post_event(client, config):
 @pytest.fixture
 def open_renewal(subscriber, gateway):
     """A renewal whose charge was made but never settled (the pass died after charging)."""
-    from models.subscriptions import claim_renewal
+    from models.renewals import claim_renewal
     from models.transaction import transaction
 
     def open_renewal(number: str | None = None, change_card=None):
@@ -150,7 +150,7 @@ def test_a_succeeded_intent_settles_a_renewal_left_open_once(post_event, open_re
     assert subscription_state(sub["id"]) == state
 
     # The pass that charged comes back and settles: too late to change anything.
-    from models.subscriptions import settle_renewal
+    from models.renewals import settle_renewal
     from models.transaction import transaction
 
     with transaction():

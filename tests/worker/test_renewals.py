@@ -170,7 +170,7 @@ def test_two_passes_at_once_charge_once(localstripe, subscriber, gateway, config
 
 def test_a_pass_does_not_charge_a_period_whose_charge_is_out(localstripe, subscriber, renew):
     """Another pass is charging it, or died after charging: the outcome is awaited, not redone."""
-    from models.subscriptions import claim_renewal
+    from models.renewals import claim_renewal
     from models.transaction import transaction
 
     _, sub = subscriber()

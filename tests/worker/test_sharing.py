@@ -81,6 +81,18 @@ class Sharing:
         return {a["platform"]: a for a in resp.json["accounts"]}
 
 
+def test_the_worker_sends_the_webhook_of_a_share_it_posted(sharing, register_webhook, receiver):
+    """card.shared is recorded in the worker's process; its own publisher sends the delivery."""
+    register_webhook(receiver.url, events=["card.shared"])
+    card_id = sharing.card()
+    share = sharing.share(card_id, "facebook")
+    assert sharing.outcome(card_id, share["id"])["status"] == "success"
+
+    (request,) = receiver.wait_for(1)
+    assert request.json["type"] == "card.shared"
+    assert request.json["data"]["share_id"] == share["id"]
+
+
 def test_a_card_shared_to_each_platform_succeeds_with_the_real_calls(sharing, platforms):
     card_id = sharing.card(background_color="#112233", text_color="#FFEEDD")
     shares = {p: sharing.share(card_id, p)["id"] for p in ("facebook", "instagram", "twitter")}

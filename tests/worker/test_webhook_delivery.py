@@ -269,12 +269,13 @@ def test_urls_resolving_to_private_addresses_are_refused_at_send_time(
 
 def test_the_connection_itself_refuses_non_public_addresses(receiver):
     """Even a host that passed the DNS check (rebinding) cannot connect to a private address."""
+    from models.url_safety import is_public_address
     from worker.clients import webhook_http
 
-    outcome = webhook_http.post(receiver.url, b"{}", {}, allow_private=False)
+    outcome = webhook_http.post(receiver.url, b"{}", {}, timeout=15, is_public=is_public_address)
     assert outcome.error.startswith("blocked: ")
     assert receiver.received() == []
-    allowed = webhook_http.post(receiver.url, b"{}", {}, allow_private=True)
+    allowed = webhook_http.post(receiver.url, b"{}", {}, timeout=15)
     assert allowed.status_code == 200
     assert len(receiver.received()) == 1
 
@@ -332,7 +333,8 @@ def test_a_delivery_is_claimed_by_one_worker_at_a_time_and_never_resent_once_del
 ):
     from models.clock import utcnow
     from models.transaction import transaction
-    from models.webhooks import WebhookDelivery, claim
+    from models.webhook_outbox import claim
+    from models.webhooks import WebhookDelivery
     from worker.webhooks import attempt
 
     webhook = register_webhook(receiver.url)

@@ -1,17 +1,26 @@
 """Stripe through stripe-python: customers, payment methods, PaymentIntents, webhook signatures.
 
-Every call has a timeout and an idempotency key. Card failures are not raised:
-`charge()` answers with an outcome whose `reason` is one of ours (declined,
-requires_action, processing_error), which the ledger stores as it is.
+StripeGateway is the domain's PaymentGateway: every call has a timeout and an
+idempotency key, and Stripe's errors come out as the domain's. Card failures
+are not raised: `charge()` answers with an outcome whose `reason` is one of the
+domain's (declined, requires_action, processing_error), which the ledger stores.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 
 import stripe
+
+from models.payment_gateway import (
+    DECLINED,
+    PROCESSING_ERROR,
+    REQUIRES_ACTION,
+    ChargeOutcome,
+    PaymentError,
+    UnknownPaymentMethod,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,38 +30,6 @@ PROVIDER = "stripe"
 TIMEOUT = (5, 8)
 # A webhook signed longer ago than this is refused (a replayed old delivery).
 WEBHOOK_TOLERANCE = 300
-
-SUCCEEDED, FAILED = "succeeded", "failed"
-DECLINED, REQUIRES_ACTION, PROCESSING_ERROR = "declined", "requires_action", "processing_error"
-
-
-@dataclass(frozen=True)
-class ChargeOutcome:
-    """What a PaymentIntent came to: succeeded, or failed with one of our reasons."""
-
-    status: str
-    provider_id: str | None = None
-    reason: str | None = None
-    message: str | None = None
-    code: str | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == SUCCEEDED
-
-
-class PaymentError(Exception):
-    """A payment method could not be used (declined on attach, or Stripe did not answer)."""
-
-    def __init__(self, reason: str, message: str, code: str | None = None):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.code = code
-
-
-class UnknownPaymentMethod(Exception):
-    """Stripe refused the payment method id itself: no such method, or another customer's."""
 
 
 class InvalidSignature(Exception):
@@ -135,17 +112,17 @@ class StripeGateway:
             )
         except stripe.CardError as ex:
             return ChargeOutcome(
-                FAILED, self._intent_of_error(ex), DECLINED, _message(ex), _code(ex)
+                False, self._intent_of_error(ex), DECLINED, _message(ex), _code(ex)
             )
         except stripe.StripeError as ex:
             log.warning("stripe charge %s failed: %s", idempotency_key, ex)
-            return ChargeOutcome(FAILED, None, PROCESSING_ERROR, _message(ex), _code(ex))
-        if intent.status == SUCCEEDED:
-            return ChargeOutcome(SUCCEEDED, intent.id)
-        if intent.status == REQUIRES_ACTION:
+            return ChargeOutcome(False, None, PROCESSING_ERROR, _message(ex), _code(ex))
+        if intent.status == "succeeded":
+            return ChargeOutcome(True, intent.id)
+        if intent.status == "requires_action":
             self._cancel(intent.id, idempotency_key)
             return ChargeOutcome(
-                FAILED,
+                False,
                 intent.id,
                 REQUIRES_ACTION,
                 "The card requires authentication",
@@ -153,7 +130,7 @@ class StripeGateway:
             )
         error = intent.to_dict().get("last_payment_error") or {}
         return ChargeOutcome(
-            FAILED,
+            False,
             intent.id,
             DECLINED if error else PROCESSING_ERROR,
             error.get("message") or f"The payment is {intent.status}",

@@ -1,0 +1,163 @@
+"""Webhook attempts: what one came to, recorded for a batch, and when the next one is due."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from models import db
+from models.clock import utcnow
+from models.webhook_outbox import Claim
+from models.webhooks import (
+    FAILED,
+    MANUAL,
+    PENDING,
+    RESPONSE_BODY_LIMIT,
+    SCHEDULED,
+    WebhookDelivery,
+    close_pending,
+)
+
+JITTER = 0.2  # each wait is stretched by up to 20%, so failed receivers are not hit in lockstep
+MAX_RETRY_AFTER = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one HTTP attempt came to."""
+
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None = None
+    error: str | None = None
+    body: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def response_text(head: bytes) -> str | None:
+    """The start of a receiver's answer as an attempt keeps it."""
+    if not head:
+        return None
+    # Postgres text cannot hold NUL; undecodable bytes become U+FFFD.
+    return head.decode("utf-8", "replace").replace("\x00", "\ufffd")[:RESPONSE_BODY_LIMIT]
+
+
+def record_attempts(
+    results: list[tuple[Claim, Outcome]], schedule: tuple[int, ...]
+) -> dict[int, float]:
+    """Store each attempt and settle its delivery; returns {delivery id: seconds to next try}.
+
+    The common case, success, costs two statements for the whole batch; only
+    failures are settled one by one.
+    """
+    if not results:
+        return {}
+    _insert_attempts(results)
+    now = utcnow()
+    succeeded = [claim for claim, outcome in results if outcome.succeeded]
+    for token in {claim.lease_token for claim in succeeded}:
+        ids = {f"id{n}": c.delivery_id for n, c in enumerate(succeeded) if c.lease_token == token}
+        placeholders = ", ".join("$" + name for name in ids)
+        # Only under our own lease: if it ran out and another worker took over, that one settles.
+        db.execute(
+            "UPDATE webhook_deliveries"  # noqa: S608
+            " SET status = 'succeeded', succeeded_at = $now, next_attempt_at = NULL,"
+            " locked_until = NULL, lease_token = NULL, manual_requested = $no"
+            f" WHERE id IN ({placeholders}) AND lease_token = $token",
+            {"now": now, "no": False, "token": token, **ids},
+        )
+    failed = [(claim, outcome) for claim, outcome in results if not outcome.succeeded]
+    waits = {}
+    if failed:
+        ids = [claim.delivery_id for claim, _outcome in failed]
+        found = {d.id: d for d in WebhookDelivery.select(lambda d: d.id in ids)}
+        for claim, outcome in failed:
+            delivery = found.get(claim.delivery_id)
+            if delivery is None or delivery.lease_token != claim.lease_token:
+                continue
+            wait = _settle_failure(delivery, claim, outcome, schedule, now)
+            if wait is not None:
+                waits[delivery.id] = wait
+    return waits
+
+
+_ATTEMPT_COLUMNS = (
+    "delivery",
+    "number",
+    "trigger",
+    "started_at",
+    "duration_ms",
+    "status_code",
+    "error",
+    "response_body",
+    "succeeded",
+)
+
+
+def _insert_attempts(results: list[tuple[Claim, Outcome]]) -> None:
+    """One multi-row INSERT for the batch's attempts."""
+    params: dict = {}
+    rows = []
+    for n, (claim, outcome) in enumerate(results):
+        values = (
+            claim.delivery_id,
+            claim.number,
+            claim.trigger,
+            outcome.started_at,
+            outcome.duration_ms,
+            outcome.status_code,
+            outcome.error[:500] if outcome.error else None,
+            outcome.body,
+            outcome.succeeded,
+        )
+        names = [f"{column}{n}" for column in _ATTEMPT_COLUMNS]
+        params.update(zip(names, values, strict=True))
+        rows.append("(" + ", ".join("$" + name for name in names) + ")")
+    columns = ", ".join(f'"{column}"' for column in _ATTEMPT_COLUMNS)
+    db.execute(
+        f"INSERT INTO webhook_attempts ({columns}) VALUES {', '.join(rows)}",  # noqa: S608
+        params,
+    )
+
+
+def _settle_failure(
+    delivery: WebhookDelivery,
+    claim: Claim,
+    outcome: Outcome,
+    schedule: tuple[int, ...],
+    now: datetime,
+) -> float | None:
+    delivery.set(locked_until=None, lease_token=None, manual_requested=False)
+    if outcome.status_code == 410:
+        endpoint = delivery.endpoint
+        endpoint.set(enabled=False, disabled_reason="The receiver answered 410 Gone")
+        delivery.set(status=FAILED, next_attempt_at=None)
+        close_pending(endpoint)
+        return None
+    wait = _next_wait(delivery, claim.trigger, schedule, outcome.retry_after)
+    if wait is None:
+        delivery.set(status=FAILED, next_attempt_at=None)
+        return None
+    delivery.set(status=PENDING, next_attempt_at=now + timedelta(seconds=wait))
+    return wait
+
+
+def _next_wait(
+    delivery: WebhookDelivery, trigger: str, schedule: tuple[int, ...], retry_after: float | None
+) -> float | None:
+    if trigger == MANUAL and delivery.succeeded_at is not None:
+        return None  # a replay of a delivered event is a single attempt
+    # The schedule counts scheduled attempts only: a manual one neither uses nor adds a retry.
+    made = delivery.attempts.select(lambda a: a.trigger == SCHEDULED).count()
+    index = max(made, 1) - 1
+    if index >= len(schedule):
+        return None
+    wait = schedule[index] * random.uniform(1, 1 + JITTER)
+    if retry_after is not None:
+        wait = max(wait, min(retry_after, MAX_RETRY_AFTER))
+    return wait
