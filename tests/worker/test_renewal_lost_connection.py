@@ -112,7 +112,7 @@ def test_a_renewal_pass_cut_anywhere_half_writes_nothing_and_charges_once(
 
 @pytest.mark.redis
 def test_the_renewal_task_runs_again_after_losing_its_connection(
-    celery_worker, observer, localstripe, subscriber
+    observer, celery_worker, localstripe, subscriber
 ):
     import psycopg2
     from conftest import DATABASE_URL
