@@ -9,7 +9,8 @@ from pony import orm
 
 from api.rabbit import errors as rabbit
 from api.zellyy import errors as zellyy
-from models.errors import Conflict, DomainError, RateLimited
+from models import connection_lost
+from models.errors import Conflict, DomainError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def handle_domain_error(req: falcon.Request, resp: falcon.Response, ex: DomainEr
     req.context.keep_changes = ex.keeps_changes
     resp.status = status
     resp.media = media
-    if isinstance(ex, RateLimited):
+    if ex.retry_after is not None:
         resp.set_header("Retry-After", str(ex.retry_after))
     if status == 401:
         resp.set_header("WWW-Authenticate", "Bearer")
@@ -57,6 +58,13 @@ def serialize_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.
 
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params):
+    # A commit that fails comes after the responder: what it created does not exist.
+    resp.delete_header("Location")
+    # First: a lost connection can surface as a failed commit or check, and is no conflict.
+    if connection_lost(ex):
+        log.warning("database connection lost on %s %s: %s", req.method, req.path, ex)
+        handle_domain_error(req, resp, Unavailable(), params)
+        return
     if isinstance(ex, _CONCURRENT_CHANGE):
         log.warning("concurrent change on %s %s: %s", req.method, req.path, ex)
         conflict = Conflict(

@@ -13,6 +13,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from models.errors import RateLimited
+from models.users import email_key
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class AuthRateLimiter:
         self._hit(self._per_ip, "ip", self.client_ip(req))
         if email:
             # A digest, so that the shared store holds no list of addresses.
-            key = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+            key = hashlib.sha256(email_key(email).encode()).hexdigest()[:32]
             self._hit(self._per_email, "email", key)
 
     def client_ip(self, req: falcon.Request) -> str:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+# Python's \s, like str.strip(), is Unicode's whitespace: no-break and ideographic spaces too.
 EMAIL = {
     "type": "string",
     "maxLength": 254,
-    "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+    # (?!.*\n): Python's `$` also matches before a final newline.
+    "pattern": r"^(?!.*\n)[^@\s]+@[^@\s]+\.[^@\s]+$",
     "x-message": "Must be a valid email address",
+}
+# A login takes the address as typed (around it, whitespace is ignored), but never a blank one.
+LOGIN_EMAIL = {
+    "type": "string",
+    "maxLength": 254,
+    "pattern": r"\S",
+    "x-message": "Must not be blank",
 }
 
 # A lookahead rather than ^[^…]*$: in Python's re, $ also matches before a final "\n".

@@ -6,6 +6,8 @@ import os
 import threading
 from urllib.parse import unquote, urlsplit
 
+import psycopg2
+import psycopg2.extensions
 from pony import orm
 from pony.orm.dbapiprovider import Pool
 from pony.orm.dbproviders.postgres import PGPool, PGProvider
@@ -57,6 +59,20 @@ class _PostgresProvider(PGProvider):
     def get_pool(self, *args, **kwargs):
         return _RollbackOnlyPool(self.dbapi_module, *args, **kwargs)
 
+    def should_reconnect(self, exc) -> bool:
+        """Pony reconnects and re-runs the failed statement; only outside a transaction.
+
+        Inside one, the re-run statement would start a new transaction on the new
+        connection without what the old one had written, and commit that half
+        (Pony's own guard against it never fires: dropping the connection clears
+        its in-transaction flag first). The error goes up instead: the session
+        rolls back, the dead connection leaves the pool, the next session
+        connects anew.
+        """
+        connection = self.pool.con  # this thread's, the one that failed
+        idle = connection is not None and connection.status == psycopg2.extensions.STATUS_READY
+        return idle and super().should_reconnect(exc)
+
 
 def bind_args(url: str) -> dict:
     """Turn DATABASE_URL into Pony's bind arguments."""
@@ -88,3 +104,30 @@ def _sqlite_pragmas(database, connection):
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA busy_timeout = 10000")
     cursor.execute("PRAGMA foreign_keys = ON")
+
+
+def connection_lost(ex: BaseException) -> bool:
+    """Whether `ex`, or a database error it wraps, says the connection to PostgreSQL is gone.
+
+    The server rolls back the transaction of a connection it loses, and the next
+    transaction opens a new connection: the caller may try again. (Only a
+    connection lost while the COMMIT itself was under way leaves the outcome
+    unknown.)
+    """
+    pending = [ex]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, psycopg2.InterfaceError):  # "connection already closed"
+            return True
+        if isinstance(error, psycopg2.OperationalError) and _lost_connection_code(error.pgcode):
+            return True
+        # Pony wraps the driver's errors, and a failed commit lists the errors it met.
+        pending.extend(filter(None, [getattr(error, "original_exc", None)]))
+        pending.extend(info[1] for info in getattr(error, "exceptions", ()))
+    return False
+
+
+def _lost_connection_code(pgcode: str | None) -> bool:
+    # None: the client saw the socket close; 08: connection exception;
+    # 57P: the server ended the session (terminated, crashed, starting up).
+    return pgcode is None or pgcode.startswith(("08", "57P"))

@@ -12,6 +12,8 @@ class DomainError(Exception):
     """
 
     keeps_changes = False
+    # Seconds after which trying again may succeed (sent as Retry-After), if that is known.
+    retry_after: int | None = None
 
     def __init__(
         self,
@@ -64,4 +66,16 @@ class RateLimited(DomainError):
 
     def __init__(self, retry_after: int):
         super().__init__("Too many requests", details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    """The database was lost mid-request; nothing of the request was kept (503)."""
+
+    def __init__(self, retry_after: int = 2):
+        super().__init__(
+            "The service is briefly unavailable; try again shortly",
+            details={"retry_after": retry_after},
+            key="unavailable",
+        )
         self.retry_after = retry_after

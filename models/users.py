@@ -9,7 +9,7 @@ from pony import orm
 
 from models import db
 from models.clock import rfc3339, utcnow
-from models.errors import AuthenticationFailed, Conflict
+from models.errors import AuthenticationFailed, Conflict, InvalidInput
 from models.events import emit
 from models.passwords import hash_password, verify_password
 
@@ -60,7 +60,17 @@ class User(db.Entity):
 
 
 def email_key(email: str) -> str:
-    return email.strip().lower()
+    """The address as the unique key: case and surrounding whitespace do not count.
+
+    A blank address is no address: it is refused here rather than looked up
+    (Pony refuses an empty value for a required attribute, even in a query).
+    """
+    key = email.strip().lower()
+    if not key:
+        raise InvalidInput(
+            "Email must not be blank", details={"email": "Must not be blank"}, key="validation"
+        )
+    return key
 
 
 def create_user(

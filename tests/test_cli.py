@@ -90,6 +90,9 @@ def test_create_admin_promotes_an_existing_user_keeping_their_password(
     [
         (["--email", "a@example.com", "--password", "short"], "at least 8"),
         (["--email", "not-an-email", "--password", "long enough"], "email"),
+        (["--email", " ", "--password", "long enough"], "email"),
+        (["--email", "\u00a0", "--password", "long enough"], "email"),
+        (["--email", "a@example.com\n", "--password", "long enough"], "email"),
         (["--email", "a@example.com"], "--password"),
         (["--password", "long enough"], "--email"),
     ],

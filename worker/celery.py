@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
-from celery import Celery, signals
+from celery import Celery, Task, signals
 
-from models import init_db, tasks
+from models import connection_lost, init_db, tasks
 from settings import Config
 
-app = Celery("zellyy")
+# A task that lost its database connection runs again after 1, 2, 4 … 30 s (about 3 minutes).
+DB_RETRIES = 10
+DB_RETRY_MAX_WAIT = 30
+
+
+class DatabaseTask(Task):
+    """Every task: when its database connection is lost, it runs again after a short pause.
+
+    Nothing of the lost transaction was kept, and tasks are written to run more
+    than once (they are acknowledged late), so running again is safe.
+    """
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as ex:
+            if not connection_lost(ex):
+                raise
+            wait = min(2**self.request.retries, DB_RETRY_MAX_WAIT)
+            raise self.retry(exc=ex, countdown=wait, max_retries=DB_RETRIES) from ex
+
+
+app = Celery("zellyy", task_cls=DatabaseTask)
 app.config_from_object("celeryconfig")
 config = Config.from_env()
 

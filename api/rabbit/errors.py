@@ -19,6 +19,7 @@ FORBIDDEN = "권한이 없습니다."
 BAD_ACCESS = "잘못된 접근입니다."
 BAD_REQUEST = "잘못된 요청입니다."
 CONCURRENT_CHANGE = "다른 요청과 동시에 변경되었습니다. 다시 시도하세요."
+UNAVAILABLE = "일시적으로 서비스를 이용할 수 없습니다. 잠시 후 다시 시도하세요."
 
 _AUTH = {
     "missing": TOKEN_MISSING,
@@ -32,6 +33,7 @@ _AUTH = {
 _KEYS = {
     "duplicate_email": (400, DUPLICATE_EMAIL),
     "concurrent_change": (409, CONCURRENT_CHANGE),
+    "unavailable": (503, UNAVAILABLE),
 }
 
 _STATUS = {

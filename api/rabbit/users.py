@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon
 
+from api import schemas
 from api.auth import RABBIT, bearer_token
 from api.deps import Deps
 from api.rabbit import errors as texts
@@ -27,17 +28,13 @@ PASSWORD = {
     "pattern": r"^(?=.*[a-z])(?=.*[A-Z])(?=.*\d)(?=.*[!@#$%^&*])[A-Za-z\d!@#$%^&*]{12,16}$",
     "x-error": texts.INVALID_PASSWORD,
 }
-EMAIL = {
-    "type": "string",
-    "maxLength": 254,
-    "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-    "x-error": texts.INVALID_EMAIL,
-}
+EMAIL = {**schemas.EMAIL, "x-error": texts.INVALID_EMAIL}
 # Checked in this order, as the original service did: email, password, nickname.
 REGISTER = obj(["email", "password", "username"], email=EMAIL, password=PASSWORD, username=USERNAME)
 LOGIN = obj(
     ["email", "password"],
-    email={"type": "string", "maxLength": 254, "x-error": texts.BAD_CREDENTIALS},
+    # The original looked any address up and answered this text for one it did not find.
+    email={**schemas.LOGIN_EMAIL, "x-error": texts.BAD_CREDENTIALS},
     password={"type": "string", "maxLength": 1024, "x-error": texts.BAD_CREDENTIALS},
 )
 RENAME = obj(["username"], username=USERNAME)

@@ -6,7 +6,7 @@ import falcon
 
 from api.auth import ZELLYY
 from api.deps import Deps
-from api.schemas import EMAIL, NO_CONTROL_CHARS, obj
+from api.schemas import EMAIL, LOGIN_EMAIL, NO_CONTROL_CHARS, obj
 from api.validation import operation
 from models import sessions, users
 
@@ -24,7 +24,7 @@ SIGNUP = obj(
 )
 LOGIN = obj(
     ["email", "password"],
-    email={"type": "string", "minLength": 1, "maxLength": 254},
+    email=LOGIN_EMAIL,
     password={"type": "string", "minLength": 1, "maxLength": 1024},
 )
 REFRESH = obj(["refresh_token"], refresh_token={"type": "string", "minLength": 1, "maxLength": 512})

@@ -12,6 +12,7 @@ _DOMAIN = {
     errors.Conflict: (409, "conflict"),
     errors.PaymentRequired: (402, "payment_failed"),
     errors.RateLimited: (429, "rate_limit_exceeded"),
+    errors.Unavailable: (503, "service_unavailable"),
 }
 
 # For errors Falcon raises itself (routing, parsing, limits, crashes).
