@@ -61,7 +61,8 @@ class _RabbitResource:
     def __init__(self, deps: Deps):
         self.tokens = deps.tokens
         self.limiter = deps.limiter
-        self.refresh_ttl = deps.config.refresh_token_ttl
+        self.refresh_ttl = deps.config.rabbit_refresh_token_ttl
+        self.reuse_interval = deps.config.refresh_reuse_interval
         self.config = deps.config
         self.auth = deps.rabbit_auth
 
@@ -125,7 +126,7 @@ class Login(_RabbitResource):
 class Refresh(_RabbitResource):
     @operation("Trade the refresh token (as Bearer) for a new pair; single use")
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        issued = sessions.rotate(bearer_token(req), RABBIT, self.refresh_ttl)
+        issued = sessions.rotate(bearer_token(req), RABBIT, self.refresh_ttl, self.reuse_interval)
         resp.media = self._pair(issued)
 
 
