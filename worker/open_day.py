@@ -6,7 +6,7 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from models import messages
+from models import mails, messages
 from models.transaction import transaction
 from worker.celery import app, config
 
@@ -50,15 +50,9 @@ def open_day(open_at: str | None = None, as_of: str | None = None) -> int:
 
 
 def _mail(notice: messages.OpenDayNotice) -> dict:
-    return {
-        "to": notice.email,
-        "subject": "[Money For Rabbit] 쪽지함이 열렸습니다!",
-        "text": (
-            f"{notice.username} 님, 새해 복 많이 받으세요!\n\n"
-            f"그동안 쪽지 {notice.count:,}개와 {notice.amount:,}원을 받았습니다.\n"
-            f"지금 바로 확인해 보세요.\n\n{config.rabbit_frontend_url}\n"
-        ),
-    }
+    page_url = f"{config.rabbit_frontend_url}/user/{notice.user_id}"
+    mail = mails.open_day(notice.email, notice.username, notice.count, notice.amount, page_url)
+    return mail.task_kwargs()
 
 
 def _instant(raw: str) -> datetime:

@@ -9,7 +9,7 @@ from api.deps import Deps
 from api.rabbit import errors as texts
 from api.schemas import obj
 from api.validation import operation
-from models import messages, sessions, users
+from models import mails, messages, sessions, users
 from models.clock import utcnow
 from models.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
 from worker.dispatch import send_after_commit
@@ -81,15 +81,8 @@ class Register(_RabbitResource):
         user = users.create_user(body["email"], body["password"], body["username"])
         token = self.tokens.issue_link(CONFIRM_PURPOSE, str(user.id), RABBIT, CONFIRM_LINK_TTL)
         link = f"{self.config.public_base_url}/api/confirm-user/{user.id}/{token}"
-        send_after_commit(
-            "mail.send",
-            to=user.email,
-            subject="[Money For Rabbit] 이메일 인증을 완료해 주세요",
-            text=(
-                f"{user.username} 님, Money For Rabbit 에 가입해 주셔서 감사합니다.\n\n"
-                f"아래 링크를 눌러 이메일 인증을 완료해 주세요 (3일 동안 유효합니다).\n\n{link}\n"
-            ),
-        )
+        mail = mails.confirmation(user.email, user.username, link, CONFIRM_LINK_TTL // 86400)
+        send_after_commit("mail.send", **mail.task_kwargs())
         resp.media = {"success": f"{user.username} 님, 회원가입을 환영합니다!"}
 
 
@@ -136,8 +129,7 @@ class Withdraw(_RabbitResource):
         user = req.context.user
         if req.context.body["username"] != user.username:
             raise InvalidInput(texts.BAD_ACCESS)
-        messages.release_user(user)
-        user.delete()
+        users.withdraw(user)
 
 
 class Profile(_RabbitResource):
