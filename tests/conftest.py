@@ -32,6 +32,7 @@ pytest_plugins: list[str] = [
     "fixtures.platforms",
     "fixtures.stripe",
     "fixtures.browser",
+    "fixtures.servers",
 ]
 VAR_DIR = Path(tempfile.mkdtemp(prefix=f"zellyy-test-{RUN_ID}-"))
 
