@@ -13,9 +13,10 @@ import pytest
 from helpers import wait_for
 from pony import orm
 
-from models import messages
+from models import open_day
 from models.clock import utcnow
-from models.messages import Message, OpenDayMail
+from models.messages import Message
+from models.open_day import OpenDayMail
 from models.transaction import transaction
 from models.users import create_user
 
@@ -143,9 +144,9 @@ def test_without_an_opening_date_the_job_does_nothing(config, celery_worker):
     assert _result(celery_worker, run) == 0
 
 
-def _claim(opening, limit=100) -> list[messages.OpenDayNotice]:
+def _claim(opening, limit=100) -> list[open_day.OpenDayNotice]:
     with transaction():
-        return messages.claim_open_day_mails(opening, uuid.uuid4().hex, limit)
+        return open_day.claim_open_day_mails(opening, uuid.uuid4().hex, limit)
 
 
 def test_a_claim_left_by_a_dead_run_is_taken_over_once_stale(config):
@@ -157,11 +158,11 @@ def test_a_claim_left_by_a_dead_run_is_taken_over_once_stale(config):
 
     with transaction():
         mail = OpenDayMail[claimed.claim_id]
-        mail.claimed_at = utcnow() - messages.CLAIM_TIMEOUT - timedelta(seconds=1)
+        mail.claimed_at = utcnow() - open_day.CLAIM_TIMEOUT - timedelta(seconds=1)
     [again] = _claim(opening)
     assert again.claim_id == claimed.claim_id
     with transaction():
-        messages.mark_open_day_mails_queued([again.claim_id])
+        open_day.mark_open_day_mails_queued([again.claim_id])
 
     with transaction():
         OpenDayMail[claimed.claim_id].claimed_at = utcnow() - timedelta(days=1)
@@ -180,7 +181,7 @@ def test_concurrent_claims_split_the_users_without_overlap(config):
         while batch := _claim(opening, limit=2):
             mine += [n.claim_id for n in batch]
             with transaction():
-                messages.mark_open_day_mails_queued([n.claim_id for n in batch])
+                open_day.mark_open_day_mails_queued([n.claim_id for n in batch])
         claimed.append(mine)
 
     threads = [threading.Thread(target=claim) for _ in range(3)]
