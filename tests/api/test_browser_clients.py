@@ -139,13 +139,16 @@ def expired_copy(access_token: str, secret_key: str) -> str:
 
 # The app's interceptor (commonAxios.js): each 401 "토큰이 만료되었습니다." starts its own
 # refresh with the stored refresh token, stores the pair it gets and retries the call.
-# Both calls here expired together: their refreshes leave with the same token.
+# Its retry carries a stray header named "0" (axios re-sending its own config); if
+# that retry fails, the app logs the user out. Both calls here expired together:
+# their refreshes leave with the same token.
 INTERCEPTED = """async ({api, calls}) => {
-  const send = (method, path, token, body) => fetch(api + '/api/' + path, {
+  const send = (method, path, token, body, extra = {}) => fetch(api + '/api/' + path, {
     method,
     headers: {
       ...(token ? {Authorization: 'Bearer ' + token} : {}),
       ...(body ? {'Content-Type': 'application/json'} : {}),
+      ...extra,
     },
     body: body ? JSON.stringify(body) : undefined,
   });
@@ -166,8 +169,12 @@ INTERCEPTED = """async ({api, calls}) => {
     }
     localStorage.setItem('accessToken', pair.access_token);
     localStorage.setItem('refreshToken', pair.refresh_token);
-    const retry = await send(method, path, pair.access_token, body);
-    return {first: first.status, refresh: 200, retry: retry.status};
+    try {
+      const retry = await send(method, path, pair.access_token, body, {'0': 'function(A,e){}'});
+      return {first: first.status, refresh: 200, retry: retry.status};
+    } catch (e) {
+      return {first: first.status, refresh: 200, retry: e.name + ': ' + e.message};
+    }
   };
   const results = await Promise.all(calls.map(request));
   return {

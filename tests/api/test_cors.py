@@ -72,6 +72,36 @@ def test_other_origins_get_no_grant(client, path, origin):
     assert_not_granted(client.simulate_get(path, headers={"Origin": origin}))
 
 
+def test_a_preflight_may_ask_for_other_request_headers(client):
+    """The Money For Rabbit app's retry after a refresh sends a header named "0"."""
+    resp = client.simulate_options(
+        "/api/user/7/messages",
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "0,authorization",
+        },
+    )
+    assert resp.status_code == 204
+    allowed = {h.strip().lower() for h in resp.headers["access-control-allow-headers"].split(",")}
+    assert {"0", "authorization", "content-type", "idempotency-key", "x-request-id"} <= allowed
+
+
+@pytest.mark.parametrize("asked", ["x-a\r\nSet-Cookie: a=b", "x-a;b", "x a"])
+def test_requested_headers_that_are_not_header_names_are_not_echoed(client, asked):
+    resp = client.simulate_options(
+        "/api/user/login",
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": asked,
+        },
+    )
+    assert resp.status_code == 204
+    assert "x-a" not in resp.headers["access-control-allow-headers"]
+    assert "set-cookie" not in resp.headers
+
+
 def test_an_options_request_that_is_not_a_preflight_is_routed(client):
     resp = client.simulate_options("/api/user/login", headers={"Origin": ALLOWED})
     assert resp.status_code == 200
