@@ -7,6 +7,14 @@ import pytest
 from settings import Config, ConfigError
 
 STRONG_KEY = "k" * 48
+# Durations and ports: integers of at least 1.
+POSITIVE = [
+    "PORT",
+    "ACCESS_TOKEN_TTL",
+    "REFRESH_TOKEN_TTL",
+    "RABBIT_ACCESS_TOKEN_TTL",
+    "RABBIT_REFRESH_TOKEN_TTL",
+]
 
 
 def load(tmp_path, **env):
@@ -77,34 +85,14 @@ def test_an_unknown_app_env_fails(tmp_path):
         load(tmp_path, APP_ENV="prod")
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "PORT",
-        "ACCESS_TOKEN_TTL",
-        "REFRESH_TOKEN_TTL",
-        "RABBIT_ACCESS_TOKEN_TTL",
-        "RABBIT_REFRESH_TOKEN_TTL",
-        "REFRESH_REUSE_INTERVAL",
-        "FREE_CARD_LIMIT",
-    ],
-)
+@pytest.mark.parametrize("name", [*POSITIVE, "REFRESH_REUSE_INTERVAL", "FREE_CARD_LIMIT"])
 @pytest.mark.parametrize("value", ["ten", "1.5", "0x10", "10s"])
 def test_bad_integers_fail_naming_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=f"{name} must be an integer"):
         load(tmp_path, **{name: value})
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "PORT",
-        "ACCESS_TOKEN_TTL",
-        "REFRESH_TOKEN_TTL",
-        "RABBIT_ACCESS_TOKEN_TTL",
-        "RABBIT_REFRESH_TOKEN_TTL",
-    ],
-)
+@pytest.mark.parametrize("name", POSITIVE)
 @pytest.mark.parametrize("value", ["0", "-5"])
 def test_non_positive_durations_and_ports_fail(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):

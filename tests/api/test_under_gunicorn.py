@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 
 import requests
 from fixtures.accounts import RABBIT_PASSWORD, bearer, unique_email
+from helpers import at_once
 
 MB = 1024 * 1024
 REFRESH_REUSED = {"error": "refresh token 은 2회 이상 사용될 수 없습니다."}
@@ -77,22 +77,6 @@ def test_head_over_http(gunicorn_app):
     assert resp.headers["x-content-type-options"] == "nosniff"
 
 
-def race(n: int, fn) -> list:
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        results[i] = fn()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def test_refreshes_racing_across_processes_leave_the_winner_logged_in(gunicorn_app):
     """Both surfaces, through gunicorn's two worker processes of four threads each."""
     url = gunicorn_app.url
@@ -103,11 +87,13 @@ def test_refreshes_racing_across_processes_leave_the_winner_logged_in(gunicorn_a
             "session"
         ]
         token = session["refresh_token"]
-        results = race(
-            12,
-            lambda token=token: requests.post(
-                f"{url}/api/v1/auth/refresh", json={"refresh_token": token}, timeout=30
-            ),
+        results = at_once(
+            [
+                lambda token=token: requests.post(
+                    f"{url}/api/v1/auth/refresh", json={"refresh_token": token}, timeout=30
+                )
+            ]
+            * 12
         )
         assert sorted(r.status_code for r in results) == [200] + [401] * 11
         [winner] = [r.json() for r in results if r.status_code == 200]
@@ -117,11 +103,13 @@ def test_refreshes_racing_across_processes_leave_the_winner_logged_in(gunicorn_a
         assert me.status_code == 200 and me.json()["email"] == email
 
     rabbit = _rabbit_login(url)
-    results = race(
-        12,
-        lambda: requests.post(
-            f"{url}/api/user/refresh", headers=bearer(rabbit["refresh_token"]), timeout=30
-        ),
+    results = at_once(
+        [
+            lambda: requests.post(
+                f"{url}/api/user/refresh", headers=bearer(rabbit["refresh_token"]), timeout=30
+            )
+        ]
+        * 12
     )
     assert sorted(r.status_code for r in results) == [200] + [401] * 11
     assert all(r.json() == REFRESH_REUSED for r in results if r.status_code == 401)

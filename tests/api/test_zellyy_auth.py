@@ -1,9 +1,8 @@
 """Zellyy sign-up, login, refresh and logout (seed 인증 API)."""
 
-import threading
-
 import pytest
 from fixtures.accounts import ZELLYY_PASSWORD, bearer, claims_of, spent_earlier, unique_email
+from helpers import at_once
 
 PREFIXES = ["/api/v1", "/api"]
 
@@ -222,27 +221,10 @@ def test_expired_refresh_token_is_refused(client, zellyy_signup):
     assert resp.status_code == 401
 
 
-def race(n: int, fn):
-    """Run fn() in n threads released at the same instant; return their results."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i):
-        barrier.wait()
-        results[i] = fn()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 @pytest.mark.parametrize("round_", range(5))
 def test_concurrent_refreshes_of_one_token_exactly_one_wins(client, zellyy_signup, round_):
     account = zellyy_signup()
-    results = race(16, lambda: refresh(client, account.refresh_token))
+    results = at_once([lambda: refresh(client, account.refresh_token)] * 16)
     statuses = sorted(r.status_code for r in results)
     assert statuses == [200] + [401] * 15, [r.text for r in results]
     for r in results:
