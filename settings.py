@@ -9,6 +9,7 @@ import os
 import secrets
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from limits import parse
 
@@ -34,6 +35,9 @@ class Config:
     port: int
     access_token_ttl: int
     refresh_token_ttl: int
+    rabbit_access_token_ttl: int
+    rabbit_refresh_token_ttl: int
+    refresh_reuse_interval: int
     smtp_url: str | None
     mail_from: str
     mail_dir: Path
@@ -47,6 +51,7 @@ class Config:
     webhook_allow_private_urls: bool
     messages_open_at: datetime | None
     rabbit_frontend_url: str
+    cors_allowed_origins: tuple[str, ...]
     public_base_url: str
     free_card_limit: int
     webhook_retry_schedule: tuple[int, ...]
@@ -88,6 +93,7 @@ class Config:
         database_url = env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'app.sqlite3'}"
         if not database_url.startswith(("sqlite:", "postgres://", "postgresql://")):
             raise ConfigError("DATABASE_URL must be sqlite:///path or postgresql://...")
+        rabbit_frontend_url = env.get("RABBIT_FRONTEND_URL", "http://localhost:3000").rstrip("/")
         return cls(
             app_env=app_env,
             var_dir=var_dir,
@@ -100,6 +106,10 @@ class Config:
             port=port,
             access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 3600, minimum=1),
             refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 2_592_000, minimum=1),
+            # The original Money For Rabbit service's lifetimes: 3 days and 7 days.
+            rabbit_access_token_ttl=_int(env, "RABBIT_ACCESS_TOKEN_TTL", 259_200, minimum=1),
+            rabbit_refresh_token_ttl=_int(env, "RABBIT_REFRESH_TOKEN_TTL", 604_800, minimum=1),
+            refresh_reuse_interval=_int(env, "REFRESH_REUSE_INTERVAL", 10, minimum=0),
             smtp_url=env.get("SMTP_URL") or None,
             mail_from=env.get("MAIL_FROM", "no-reply@localhost"),
             mail_dir=var_dir / "mail",
@@ -112,7 +122,8 @@ class Config:
             twitter_client_id=env.get("TWITTER_CLIENT_ID") or None,
             webhook_allow_private_urls=_bool(env, "WEBHOOK_ALLOW_PRIVATE_URLS", False),
             messages_open_at=_instant(env, "MESSAGES_OPEN_AT"),
-            rabbit_frontend_url=env.get("RABBIT_FRONTEND_URL", "http://localhost:3000").rstrip("/"),
+            rabbit_frontend_url=rabbit_frontend_url,
+            cors_allowed_origins=_origins(env, rabbit_frontend_url, app_env),
             public_base_url=env.get("PUBLIC_BASE_URL", f"http://localhost:{port}").rstrip("/"),
             free_card_limit=_int(env, "FREE_CARD_LIMIT", 50, minimum=0),
             webhook_retry_schedule=_schedule(
@@ -193,6 +204,40 @@ def _instant(env: dict[str, str], name: str) -> datetime | None:
     if value.tzinfo is None:
         raise ConfigError(f"{name} must carry a time zone, e.g. 2027-01-01T00:00:00+09:00")
     return value
+
+
+def _origin(url: str, name: str) -> str:
+    """scheme://host[:port] as browsers send it in Origin: lower case, no default port."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+        raise ConfigError(f"{name} must hold http(s)://host[:port] origins, not {url!r}")
+    default_port = 443 if parts.scheme == "https" else 80
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default_port) else "")
+
+
+def _origins(env: dict[str, str], frontend_url: str, app_env: str) -> tuple[str, ...]:
+    """CORS_ALLOWED_ORIGINS: exact origins, comma-separated.
+
+    Unset: the Money For Rabbit front end's origin, plus a local dev server's
+    (http://localhost:3000) outside production.
+    """
+    raw = env.get("CORS_ALLOWED_ORIGINS")
+    if raw:
+        entries = [entry for entry in raw.split(",") if entry.strip()]
+        for entry in entries:
+            if urlsplit(entry.strip()).path not in ("", "/"):
+                raise ConfigError(f"CORS_ALLOWED_ORIGINS takes origins, not paths: {entry!r}")
+        origins = [_origin(entry, "CORS_ALLOWED_ORIGINS") for entry in entries]
+    else:
+        origins = [_origin(frontend_url, "RABBIT_FRONTEND_URL")]
+        if app_env != "production":
+            origins.append("http://localhost:3000")
+    return tuple(dict.fromkeys(origins))
 
 
 def _schedule(env: dict[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:

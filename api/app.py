@@ -7,6 +7,8 @@ import logging
 import falcon
 
 from api import errors, health, openapi
+from api.conventions import HeadRouter, SecurityHeaders
+from api.cors import CORS
 from api.deps import Deps
 from api.middleware import BodyLimit, Surface, Transaction
 from api.rabbit import messages as rabbit_messages
@@ -50,7 +52,16 @@ def create_app(config: Config | None = None) -> falcon.App:
     init_db(config.database_url)
     tasks.set_publisher(publish)
 
-    app = falcon.App(middleware=[BodyLimit(config.max_body_bytes), Surface(), Transaction()])
+    # CORS first: it answers preflights before the others run, and (responses
+    # run in reverse) it and SecurityHeaders dress every answer last, errors included.
+    middleware = [
+        CORS(config.cors_allowed_origins),
+        SecurityHeaders(),
+        BodyLimit(config.max_body_bytes),
+        Surface(),
+        Transaction(),
+    ]
+    app = falcon.App(middleware=middleware, router=HeadRouter())
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(errors.serialize_http_error)
     app.add_error_handler(Exception, errors.handle_unexpected)

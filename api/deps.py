@@ -19,7 +19,10 @@ class Deps:
     def from_config(cls, config: Config) -> Deps:
         return cls(
             config=config,
-            tokens=TokenService(config.secret_key, config.access_token_ttl),
+            tokens=TokenService(
+                config.secret_key,
+                {ZELLYY: config.access_token_ttl, RABBIT: config.rabbit_access_token_ttl},
+            ),
             limiter=AuthRateLimiter(
                 config.rate_limit_storage_url,
                 per_email=config.rate_limit_login,

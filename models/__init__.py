@@ -19,6 +19,7 @@ from models import (  # noqa: E402, F401
     cards,
     events,
     messages,
+    open_day,
     payments,
     sessions,
     shares,

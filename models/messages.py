@@ -1,4 +1,4 @@
-"""Money For Rabbit messages: the money rules, kept totals, the opening date, open-day mail."""
+"""Money For Rabbit messages: the money rules, kept totals, the opening date, withdrawal."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 from pony import orm
-from pony.utils import datetime2timestamp
 
 from models import db
-from models.clock import to_naive_utc, utcnow
+from models.clock import utcnow
 from models.errors import InvalidInput, NotFound
 
 # Without a money bag a message carries one banknote or coin of these values.
@@ -18,8 +17,6 @@ MONEYBAG_IMAGE_AMOUNT = 99999
 # A money bag holds any whole amount in this range (won).
 MONEYBAG_MIN, MONEYBAG_MAX = 1, 1_000_000
 PAGE_SIZE = 6
-# What author_name shows once the author has withdrawn.
-WITHDRAWN_AUTHOR = "탈퇴한 사용자"
 KST = timezone(timedelta(hours=9), "KST")
 
 NOT_MONEY_UNIT = "화폐단위에 벗어난 액수를 선택하려면 돈봉투를 사용하세요."
@@ -34,7 +31,8 @@ class Message(db.Entity):
 
     id = orm.PrimaryKey(int, auto=True)
     recipient = orm.Required("User", reverse="received_messages", column="recipient_id")
-    # Null once the author withdraws: the message stays with its recipient.
+    # A withdrawing author's messages go with them (release_user); the column is
+    # nullable only because it was before (migration 0002 removed the NULL rows).
     author = orm.Optional("User", reverse="authored_messages", column="author_id")
     message = orm.Required(str, 150)
     amount = orm.Required(int)
@@ -49,13 +47,10 @@ class Message(db.Entity):
         return f"Money_{amount}.png"
 
     def to_dict(self) -> dict:
-        author = self.author.username if self.author else None
-        return _as_dict(self.id, self.message, self.amount, self.is_moneybag, author)
+        return _as_dict(self.id, self.message, self.amount, self.is_moneybag, self.author.username)
 
 
-def _as_dict(
-    message_id: int, text: str, amount: int, is_moneybag: bool, author: str | None
-) -> dict:
+def _as_dict(message_id: int, text: str, amount: int, is_moneybag: bool, author: str) -> dict:
     is_moneybag = bool(is_moneybag)  # SQLite answers raw SQL with 0 or 1
     return {
         "id": message_id,
@@ -63,7 +58,7 @@ def _as_dict(
         "amount": amount,
         "is_moneybag": is_moneybag,
         "image_name": f"Money_{MONEYBAG_IMAGE_AMOUNT if is_moneybag else amount}.png",
-        "author_name": WITHDRAWN_AUTHOR if author is None else author,
+        "author_name": author,
     }
 
 
@@ -71,8 +66,9 @@ class MessageTotals(db.Entity):
     """How many messages a user received and how much money, kept beside the messages.
 
     Written in the same transaction as each message (write), so that the list and
-    the profile read one row instead of counting every message. A withdrawn author
-    changes nothing here; the row goes with its recipient. Messages loaded behind
+    the profile read one row instead of counting every message. A withdrawing
+    author's messages leave their recipients' rows in the same transaction
+    (release_user); the row goes with its recipient. Messages loaded behind
     write's back (bulk imports) need their row set, or deleted so that the next
     write counts afresh.
     """
@@ -84,35 +80,8 @@ class MessageTotals(db.Entity):
     total_amount = orm.Required(int, size=64, default=0)
 
 
-class OpenDayMail(db.Entity):
-    """One user's mail for one opening, claimed before it is sent so that it goes out once."""
-
-    _table_ = "open_day_mails"
-
-    id = orm.PrimaryKey(int, auto=True)
-    user = orm.Required("User", reverse="open_day_mails", column="user_id")
-    open_at = orm.Required(datetime)
-    claim_token = orm.Optional(str, 32, nullable=True, index=True)
-    claimed_at = orm.Optional(datetime)
-    # Set once the mail task is with the broker; until then a stale claim is taken over.
-    queued_at = orm.Optional(datetime)
-    orm.composite_key(user, open_at)
-    orm.composite_index(open_at, queued_at)
-
-
 @dataclass(frozen=True)
 class Totals:
-    count: int
-    amount: int
-
-
-@dataclass(frozen=True)
-class OpenDayNotice:
-    """What one open-day mail says, and the claim it belongs to."""
-
-    claim_id: int
-    email: str
-    username: str
     count: int
     amount: int
 
@@ -202,74 +171,38 @@ def ensure_open(open_at: datetime | None, now: datetime | None = None) -> None:
 
 
 def release_user(user) -> None:
-    """Before an account is deleted: drop the messages it received, keep those it wrote.
+    """Before an account is deleted: remove the messages it received and those it wrote.
 
-    Done in two statements rather than by Pony's cascade, which would load every
-    message of a popular page into memory and delete them one by one.
+    What a withdrawing user sent goes with them, as the app warns ("보냈던 세뱃돈과
+    덕담은 사라집니다"), and each recipient's totals lose exactly what was removed.
+    Set-based statements rather than Pony's cascade, which would load every
+    message into memory and delete them one by one.
     """
+    params = {"user": user.id}
+    if db.provider.dialect == "PostgreSQL":
+        # One statement: the totals lose exactly the rows deleted, even those a
+        # concurrent request committed after the statement before it began.
+        db.execute(_REMOVED_BY_AUTHOR + _SUBTRACT.format(source="removed"), params)
+    else:
+        # SQLite has one writer at a time: nothing commits between these two.
+        db.execute(_SUBTRACT.format(source="messages WHERE author_id = $user"), params)
+        db.execute("DELETE FROM messages WHERE author_id = $user", params)
     Message.select(lambda m: m.recipient == user).delete(bulk=True)
-    db.execute("DELETE FROM message_totals WHERE recipient_id = $user_id", {"user_id": user.id})
-    db.execute(
-        "UPDATE messages SET author_id = NULL WHERE author_id = $user_id", {"user_id": user.id}
-    )
+    db.execute("DELETE FROM message_totals WHERE recipient_id = $user", params)
 
 
-# Open-day mail. Each run claims rows in its own committed transaction before it
-# hands the mails to the broker, so two runs at once never both send one mail;
-# a claim whose run died before it was marked queued is taken over once stale.
-CLAIM_TIMEOUT = timedelta(minutes=15)
-
-
-def claim_open_day_mails(open_at: datetime, token: str, limit: int) -> list[OpenDayNotice]:
-    """Claim up to `limit` unsent open-day mails for the opening at `open_at` (naive UTC)."""
-    now = utcnow()
-    params = {
-        "open_at": _sql_time(to_naive_utc(open_at)),
-        "token": token,
-        "now": _sql_time(now),
-        "stale": _sql_time(now - CLAIM_TIMEOUT),
-        "limit": limit,
-    }
-    # Users whose account and address existed at the opening, not yet claimed. A
-    # concurrent run inserting the same user loses on the unique key and skips it.
-    db.execute(
-        """
-        INSERT INTO open_day_mails (user_id, open_at, claim_token, claimed_at)
-        SELECT u.id, $open_at, $token, $now FROM users u
-        WHERE u.email_confirmed_at IS NOT NULL AND u.created_at <= $open_at
-          AND NOT EXISTS (
-            SELECT 1 FROM open_day_mails d WHERE d.user_id = u.id AND d.open_at = $open_at
-          )
-        ORDER BY u.id LIMIT $limit
-        ON CONFLICT DO NOTHING
-        """,
-        params,
-    )
-    # The conditions are repeated outside the subquery: PostgreSQL re-checks them
-    # on a row another run has just claimed, and then leaves it alone.
-    db.execute(
-        """
-        UPDATE open_day_mails SET claim_token = $token, claimed_at = $now
-        WHERE id IN (
-            SELECT id FROM open_day_mails
-            WHERE open_at = $open_at AND queued_at IS NULL AND claimed_at < $stale
-            ORDER BY id LIMIT $limit
-          )
-          AND queued_at IS NULL AND claimed_at < $stale
-        """,
-        params,
-    )
-    rows = db.select(
-        """SELECT d.id, u.email, u.username,
-          (SELECT COUNT(*) FROM messages m WHERE m.recipient_id = u.id),
-          (SELECT COALESCE(SUM(m.amount), 0) FROM messages m WHERE m.recipient_id = u.id)
-        FROM open_day_mails d JOIN users u ON u.id = d.user_id
-        WHERE d.claim_token = $token
-        ORDER BY d.id
-        """,
-        {"token": token},
-    )
-    return [OpenDayNotice(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in rows]
+_REMOVED_BY_AUTHOR = """WITH removed AS (
+    DELETE FROM messages WHERE author_id = $user RETURNING recipient_id, amount
+)
+"""
+# Recipients without a row yet count their messages when read (totals), so
+# only existing rows need the subtraction.
+_SUBTRACT = """UPDATE message_totals
+SET message_count = message_count - lost.n, total_amount = total_amount - lost.amount
+FROM (
+    SELECT recipient_id, COUNT(*) AS n, SUM(amount) AS amount FROM {source} GROUP BY recipient_id
+) AS lost
+WHERE message_totals.recipient_id = lost.recipient_id"""
 
 
 # The totals are written with plain SQL: Pony's cache of the User <-> MessageTotals
@@ -297,14 +230,3 @@ def _count_in(recipient, amount: int) -> None:
             params,
         )
         db.execute(add, {}, params)
-
-
-def mark_open_day_mails_queued(claim_ids: list[int]) -> None:
-    now = utcnow()
-    for mail in OpenDayMail.select(lambda d: d.id in claim_ids):
-        mail.queued_at = now
-
-
-def _sql_time(value: datetime):
-    """A naive UTC datetime for raw SQL, in the form Pony stores it (text on SQLite)."""
-    return datetime2timestamp(value) if db.provider.dialect == "SQLite" else value

@@ -33,6 +33,7 @@ pytest_plugins: list[str] = [
     "fixtures.stripe",
     "fixtures.browser",
     "fixtures.faults",
+    "fixtures.servers",
 ]
 VAR_DIR = Path(tempfile.mkdtemp(prefix=f"zellyy-test-{RUN_ID}-"))
 

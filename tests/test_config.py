@@ -7,6 +7,14 @@ import pytest
 from settings import Config, ConfigError
 
 STRONG_KEY = "k" * 48
+# Durations and ports: integers of at least 1.
+POSITIVE = [
+    "PORT",
+    "ACCESS_TOKEN_TTL",
+    "REFRESH_TOKEN_TTL",
+    "RABBIT_ACCESS_TOKEN_TTL",
+    "RABBIT_REFRESH_TOKEN_TTL",
+]
 
 
 def load(tmp_path, **env):
@@ -23,6 +31,10 @@ def test_embedded_defaults(tmp_path):
     assert config.smtp_url is None and config.mail_dir == tmp_path / "mail"
     assert config.port == 8000
     assert config.access_token_ttl == 3600 and config.refresh_token_ttl == 2_592_000
+    assert config.rabbit_access_token_ttl == 259_200  # 3 days
+    assert config.rabbit_refresh_token_ttl == 604_800  # 7 days
+    assert config.refresh_reuse_interval == 10
+    assert config.cors_allowed_origins == ("http://localhost:3000",)
     assert config.rate_limit_login == "10/minute" and config.rate_limit_ip == "100/minute"
     assert config.rabbit_frontend_url == "http://localhost:3000"
     assert config.public_base_url == "http://localhost:8000"
@@ -73,17 +85,14 @@ def test_an_unknown_app_env_fails(tmp_path):
         load(tmp_path, APP_ENV="prod")
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["PORT", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL", "FREE_CARD_LIMIT"],
-)
+@pytest.mark.parametrize("name", [*POSITIVE, "REFRESH_REUSE_INTERVAL", "FREE_CARD_LIMIT"])
 @pytest.mark.parametrize("value", ["ten", "1.5", "0x10", "10s"])
 def test_bad_integers_fail_naming_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=f"{name} must be an integer"):
         load(tmp_path, **{name: value})
 
 
-@pytest.mark.parametrize("name", ["PORT", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL"])
+@pytest.mark.parametrize("name", POSITIVE)
 @pytest.mark.parametrize("value", ["0", "-5"])
 def test_non_positive_durations_and_ports_fail(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):
@@ -156,3 +165,52 @@ def test_the_encryption_key_is_derived_from_the_secret_unless_given(tmp_path):
     Fernet(a.encryption_key)  # a valid Fernet key
     given = Fernet.generate_key()
     assert load(tmp_path, ENCRYPTION_KEY=given.decode()).encryption_key == given
+
+
+def test_token_lifetimes_are_set_per_surface(tmp_path):
+    config = load(
+        tmp_path,
+        ACCESS_TOKEN_TTL="60",
+        REFRESH_TOKEN_TTL="600",
+        RABBIT_ACCESS_TOKEN_TTL="120",
+        RABBIT_REFRESH_TOKEN_TTL="1200",
+        REFRESH_REUSE_INTERVAL="0",
+    )
+    assert (config.access_token_ttl, config.refresh_token_ttl) == (60, 600)
+    assert (config.rabbit_access_token_ttl, config.rabbit_refresh_token_ttl) == (120, 1200)
+    assert config.refresh_reuse_interval == 0  # every reuse ends the session
+    with pytest.raises(ConfigError, match="REFRESH_REUSE_INTERVAL"):
+        load(tmp_path, REFRESH_REUSE_INTERVAL="-1")
+
+
+def test_cors_origins_default_to_the_front_end(tmp_path):
+    config = load(tmp_path, RABBIT_FRONTEND_URL="https://rabbit.example/app/")
+    assert config.cors_allowed_origins == ("https://rabbit.example", "http://localhost:3000")
+    production = load(
+        tmp_path,
+        APP_ENV="production",
+        SECRET_KEY=STRONG_KEY,
+        RABBIT_FRONTEND_URL="https://rabbit.example",
+    )
+    assert production.cors_allowed_origins == ("https://rabbit.example",)
+
+
+def test_cors_origins_are_read_as_browsers_send_them(tmp_path):
+    config = load(
+        tmp_path,
+        CORS_ALLOWED_ORIGINS=" https://A.example:443, http://b.example:8080/ ,,http://[::1]:3000",
+    )
+    assert config.cors_allowed_origins == (
+        "https://a.example",
+        "http://b.example:8080",
+        "http://[::1]:3000",
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["*", "rabbit.example", "ftp://rabbit.example", "https://rabbit.example/app", "http://x:99999"],
+)
+def test_cors_origins_must_be_origins(tmp_path, raw):
+    with pytest.raises(ConfigError, match="CORS_ALLOWED_ORIGINS"):
+        load(tmp_path, CORS_ALLOWED_ORIGINS=raw)

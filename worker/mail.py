@@ -14,6 +14,10 @@ from worker.clients import smtp
     retry_backoff_max=600,
     max_retries=8,
 )
-def send(to: str, subject: str, text: str) -> None:
-    """Send one plain-text email (at least once: a retry after a lost ack may repeat it)."""
-    smtp.deliver(smtp.compose(config.mail_from, to, subject, text), config)
+def send(to: str, subject: str, text: str, html: str | None = None) -> None:
+    """Send one email, text with an HTML alternative when there is one.
+
+    At least once: a retry after a lost ack may repeat it. `html` may be
+    missing from tasks queued by an older web process.
+    """
+    smtp.deliver(smtp.compose(config.mail_from, to, subject, text, html), config)

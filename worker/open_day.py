@@ -6,7 +6,8 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from models import messages
+from models import mails
+from models.open_day import OpenDayNotice, claim_open_day_mails, mark_open_day_mails_queued
 from models.transaction import transaction
 from worker.celery import app, config
 
@@ -32,7 +33,7 @@ def open_day(open_at: str | None = None, as_of: str | None = None) -> int:
     while True:
         token = uuid.uuid4().hex
         with transaction():
-            notices = messages.claim_open_day_mails(opening, token, BATCH)
+            notices = claim_open_day_mails(opening, token, BATCH)
         # Committed: these mails are ours alone now.
         if not notices:
             return queued
@@ -44,21 +45,15 @@ def open_day(open_at: str | None = None, as_of: str | None = None) -> int:
         finally:
             # Those not marked (the broker failed) are taken over once their claim is stale.
             with transaction():
-                messages.mark_open_day_mails_queued(sent)
+                mark_open_day_mails_queued(sent)
         queued += len(sent)
         log.info("open-day mail queued for %d users", len(sent))
 
 
-def _mail(notice: messages.OpenDayNotice) -> dict:
-    return {
-        "to": notice.email,
-        "subject": "[Money For Rabbit] 쪽지함이 열렸습니다!",
-        "text": (
-            f"{notice.username} 님, 새해 복 많이 받으세요!\n\n"
-            f"그동안 쪽지 {notice.count:,}개와 {notice.amount:,}원을 받았습니다.\n"
-            f"지금 바로 확인해 보세요.\n\n{config.rabbit_frontend_url}\n"
-        ),
-    }
+def _mail(notice: OpenDayNotice) -> dict:
+    page_url = f"{config.rabbit_frontend_url}/user/{notice.user_id}"
+    mail = mails.open_day(notice.email, notice.username, notice.count, notice.amount, page_url)
+    return mail.task_kwargs()
 
 
 def _instant(raw: str) -> datetime:

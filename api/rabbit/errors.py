@@ -11,8 +11,14 @@ BAD_CREDENTIALS = "이메일과 비밀번호를 확인하세요."
 REFRESH_REUSED = "refresh token 은 2회 이상 사용될 수 없습니다."
 DUPLICATE_EMAIL = "중복된 이메일입니다."
 INVALID_EMAIL = "유효한 이메일 값이 아닙니다."
-INVALID_PASSWORD = "유효한 비밀번호 값이 아닙니다."
-INVALID_USERNAME = "유효한 닉네임 값이 아닙니다."
+# The original service's texts, whole: the web app shows them to the user as they are.
+INVALID_PASSWORD = (
+    "유효한 비밀번호 값이 아닙니다. 12 ~ 16자, 대문자 1개, 소문자 1개, 숫자 1개 및 "
+    "특수 문자 1개를 포함해야 합니다."
+)
+INVALID_USERNAME = (
+    "유효한 닉네임 값이 아닙니다. 2 ~ 5자, 특수 문자와 초성, 공백은 포함될 수 없습니다."
+)
 EMAIL_NOT_CONFIRMED = "이메일 인증이 되지 않은 계정입니다."
 USER_NOT_FOUND = "사용자를 찾을 수 없습니다."
 FORBIDDEN = "권한이 없습니다."

@@ -13,9 +13,10 @@ import pytest
 from helpers import wait_for
 from pony import orm
 
-from models import messages
+from models import open_day
 from models.clock import utcnow
-from models.messages import Message, OpenDayMail
+from models.messages import Message
+from models.open_day import OpenDayMail
 from models.transaction import transaction
 from models.users import create_user
 
@@ -63,11 +64,19 @@ def _mail_tasks_settled(worker, config) -> bool:
 
 
 def _mails_to(smtp_server, email: str) -> list[str]:
-    return [
-        message_from_bytes(m.content, policy=default).get_content()
-        for m in list(smtp_server.messages)
-        if email in m.rcpt_tos
-    ]
+    """The text part of each mail to `email`."""
+    return [_parts(m)["text/plain"] for m in list(smtp_server.messages) if email in m.rcpt_tos]
+
+
+def _parts(envelope) -> dict[str, str]:
+    message = message_from_bytes(envelope.content, policy=default)
+    assert message.get_content_type() == "multipart/alternative"
+    return {part.get_content_type(): part.get_content() for part in message.iter_parts()}
+
+
+def _html_to(smtp_server, email: str) -> str:
+    [html] = [_parts(m)["text/html"] for m in list(smtp_server.messages) if email in m.rcpt_tos]
+    return html
 
 
 @pytest.mark.redis
@@ -93,8 +102,13 @@ def test_two_runs_at_once_mail_each_user_once(config, celery_worker, smtp_server
     assert _mails_to(smtp_server, dan_email) == []
     assert _mails_to(smtp_server, eve_email) == []
     assert "쪽지 2개와 17,345원을 받았습니다." in _mails_to(smtp_server, ann_email)[0]
+    assert "<strong>17,345원</strong>" in _html_to(smtp_server, ann_email)
     assert "쪽지 1개와 100원을 받았습니다." in _mails_to(smtp_server, bob_email)[0]
-    assert "쪽지 0개와 0원을 받았습니다." in _mails_to(smtp_server, cat_email)[0]
+    # Nothing received: an invitation to share one's own page instead.
+    [invitation] = _mails_to(smtp_server, cat_email)
+    assert "아직 받은 세뱃돈이 없네요" in invitation and "0원" not in invitation
+    assert f"http://frontend.test/user/{cat}" in invitation
+    assert f'href="http://frontend.test/user/{cat}"' in _html_to(smtp_server, cat_email)
 
     # A later run, as after a restart of beat or the worker, sends nothing more.
     third = _run({"open_at": opening})
@@ -119,7 +133,7 @@ def test_nothing_is_sent_before_the_opening(config, celery_worker, smtp_server):
     late = _run({"open_at": future, "as_of": "2099-01-01T00:00:00+09:00"})
     assert wait_for(lambda: _result(celery_worker, late) is not None)
     assert _result(celery_worker, late) == 1
-    assert "쪽지 0개와 0원을" in wait_for(lambda: _mails_to(smtp_server, ann_email))[0]
+    assert "아직 받은 세뱃돈이 없네요" in wait_for(lambda: _mails_to(smtp_server, ann_email))[0]
 
 
 @pytest.mark.redis
@@ -130,9 +144,9 @@ def test_without_an_opening_date_the_job_does_nothing(config, celery_worker):
     assert _result(celery_worker, run) == 0
 
 
-def _claim(opening, limit=100) -> list[messages.OpenDayNotice]:
+def _claim(opening, limit=100) -> list[open_day.OpenDayNotice]:
     with transaction():
-        return messages.claim_open_day_mails(opening, uuid.uuid4().hex, limit)
+        return open_day.claim_open_day_mails(opening, uuid.uuid4().hex, limit)
 
 
 def test_a_claim_left_by_a_dead_run_is_taken_over_once_stale(config):
@@ -144,11 +158,11 @@ def test_a_claim_left_by_a_dead_run_is_taken_over_once_stale(config):
 
     with transaction():
         mail = OpenDayMail[claimed.claim_id]
-        mail.claimed_at = utcnow() - messages.CLAIM_TIMEOUT - timedelta(seconds=1)
+        mail.claimed_at = utcnow() - open_day.CLAIM_TIMEOUT - timedelta(seconds=1)
     [again] = _claim(opening)
     assert again.claim_id == claimed.claim_id
     with transaction():
-        messages.mark_open_day_mails_queued([again.claim_id])
+        open_day.mark_open_day_mails_queued([again.claim_id])
 
     with transaction():
         OpenDayMail[claimed.claim_id].claimed_at = utcnow() - timedelta(days=1)
@@ -167,7 +181,7 @@ def test_concurrent_claims_split_the_users_without_overlap(config):
         while batch := _claim(opening, limit=2):
             mine += [n.claim_id for n in batch]
             with transaction():
-                messages.mark_open_day_mails_queued([n.claim_id for n in batch])
+                open_day.mark_open_day_mails_queued([n.claim_id for n in batch])
         claimed.append(mine)
 
     threads = [threading.Thread(target=claim) for _ in range(3)]
