@@ -52,20 +52,63 @@ def test_outside_production_a_secret_is_generated_once_and_kept(tmp_path):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
-def test_production_without_secret_key_fails(tmp_path):
-    with pytest.raises(ConfigError, match="SECRET_KEY"):
-        load(tmp_path, APP_ENV="production")
+PRODUCTION = {
+    "APP_ENV": "production",
+    "DATABASE_URL": "postgres://app:pw@db:5432/app",
+    "REDIS_URL": "redis://cache:6379/0",
+    "SECRET_KEY": STRONG_KEY,
+    "SMTP_URL": "smtps://mailer:pw@smtp.example.com",
+    "PUBLIC_BASE_URL": "https://api.example.com",
+    "CORS_ALLOWED_ORIGINS": "https://rabbit.example.com",
+    "MAIL_FROM": "no-reply@example.com",
+}
+
+
+def test_production_with_every_required_setting(tmp_path):
+    config = load(tmp_path, **PRODUCTION)
+    assert config.production and config.secret_key == STRONG_KEY
+    assert config.smtp_url == PRODUCTION["SMTP_URL"]
+    assert config.public_base_url == "https://api.example.com"
+
+
+def test_production_names_every_problem_at_once(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, APP_ENV="production", SECRET_KEY="k" * 31, PUBLIC_BASE_URL="http://x.io")
+    assert [problem.split()[0] for problem in caught.value.problems] == [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "SMTP_URL",
+        "PUBLIC_BASE_URL",
+        "CORS_ALLOWED_ORIGINS",
+        "MAIL_FROM",
+    ]
+    assert "31 bytes" in caught.value.problems[2]
+    assert "https" in caught.value.problems[4]
+    # Refused before anything is made: no secret is generated into ./var/.
     assert not (tmp_path / "secret_key").exists()
 
 
-def test_production_with_a_short_secret_key_fails(tmp_path):
-    with pytest.raises(ConfigError, match="at least 32"):
-        load(tmp_path, APP_ENV="production", SECRET_KEY="k" * 31)
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("DATABASE_URL", "sqlite:///var/app.sqlite3"),
+        ("SECRET_KEY", "k" * 31),
+        ("SECRET_KEY", "é" * 15),  # 30 bytes, 15 characters
+        ("PUBLIC_BASE_URL", "http://api.example.com"),
+        ("PUBLIC_BASE_URL", "https://"),
+    ],
+)
+def test_production_refuses_unsafe_values(tmp_path, name, value):
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, **{**PRODUCTION, name: value})
+    assert [problem.split()[0] for problem in caught.value.problems] == [name]
 
 
-def test_production_with_a_strong_secret_key(tmp_path):
-    config = load(tmp_path, APP_ENV="production", SECRET_KEY=STRONG_KEY)
-    assert config.production and config.secret_key == STRONG_KEY
+def test_production_names_no_password(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, **{**PRODUCTION, "DATABASE_URL": "mysql://app:hunter2@db/app"})
+    assert "hunter2" not in str(caught.value)
 
 
 def test_an_unknown_app_env_fails(tmp_path):
