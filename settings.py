@@ -95,7 +95,7 @@ class Config:
             app_env=app_env,
             var_dir=var_dir,
             database_url=database_url,
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=_redis_url(env),
             secret_key=secret_key,
             encryption_key=(
                 encryption_key.encode() if encryption_key else _derive_fernet_key(secret_key)
@@ -167,6 +167,23 @@ def production_problems(env: dict[str, str]) -> list[str]:
     if not env.get("MAIL_FROM"):
         problems.append("MAIL_FROM is missing (production needs a sender address for mail)")
     return problems
+
+
+def _redis_url(env: dict[str, str]) -> str | None:
+    """REDIS_URL; a rediss:// one carries REDIS_SSL_CERT_REQS unless it names its own.
+
+    Celery, the rate limiter and the checks all read `ssl_cert_reqs` from the URL;
+    Heroku's Redis serves TLS with a self-signed certificate, hence `none` there.
+    """
+    url = env.get("REDIS_URL") or None
+    if url is None or not url.startswith("rediss://") or "ssl_cert_reqs=" in url:
+        return url
+    cert_reqs = env.get("REDIS_SSL_CERT_REQS") or "required"
+    if cert_reqs not in ("required", "optional", "none"):
+        raise ConfigError(
+            f"REDIS_SSL_CERT_REQS must be required, optional or none, not {cert_reqs!r}"
+        )
+    return f"{url}{'&' if '?' in url else '?'}ssl_cert_reqs={cert_reqs}"
 
 
 def _generated_secret(var_dir: Path) -> str:

@@ -43,6 +43,19 @@ def test_production_engines_come_from_urls_alone(tmp_path):
     assert config.rate_limit_storage_url == "redis://cache:6379/0"
 
 
+def test_a_tls_redis_url_verifies_its_certificate_unless_told(tmp_path):
+    tls = "rediss://:pw@cache:6380"
+    assert load(tmp_path, REDIS_URL=tls).redis_url == f"{tls}?ssl_cert_reqs=required"
+    told = load(tmp_path, REDIS_URL=tls + "/0?x=1", REDIS_SSL_CERT_REQS="none")
+    assert told.redis_url == f"{tls}/0?x=1&ssl_cert_reqs=none"
+    own = f"{tls}?ssl_cert_reqs=optional"
+    assert load(tmp_path, REDIS_URL=own, REDIS_SSL_CERT_REQS="none").redis_url == own
+    plain = "redis://cache:6379/0"
+    assert load(tmp_path, REDIS_URL=plain, REDIS_SSL_CERT_REQS="none").redis_url == plain
+    with pytest.raises(ConfigError, match="REDIS_SSL_CERT_REQS"):
+        load(tmp_path, REDIS_URL=tls, REDIS_SSL_CERT_REQS="off")
+
+
 def test_outside_production_a_secret_is_generated_once_and_kept(tmp_path):
     first = load(tmp_path)
     second = load(tmp_path)

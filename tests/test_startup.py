@@ -7,10 +7,12 @@ gunicorn with gunicorn.conf.py, a Celery worker and Celery beat.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from urllib.parse import urlsplit
 
+import falcon.testing
 import pytest
 from conftest import DATABASE_URL, ENGINE, REDIS_URL, ROOT, RUN_ID, _free_port
 from helpers import wait_for
@@ -192,3 +194,86 @@ def test_a_complete_production_environment_serves(tmp_path):
     finally:
         web.terminate()
         web.wait(30)
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory):
+    """A real Redis serving TLS only, with a self-signed certificate (as Heroku's does)."""
+    import shutil
+    import socket
+    import time
+
+    from conftest import CI
+
+    if shutil.which("redis-server") is None:
+        if CI:
+            raise RuntimeError("CI=true but redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    folder = tmp_path_factory.mktemp("tls-redis")
+    certificate = "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
+    subprocess.run(
+        ["openssl", *shlex.split(certificate), "-keyout", "key.pem", "-out", "cert.pem"],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    tls = f"--port 0 --tls-port {port} --tls-auth-clients no --save ''"
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            *shlex.split(tls),
+            "--tls-cert-file",
+            "cert.pem",
+            "--tls-key-file",
+            "key.pem",
+        ],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+    )
+
+    def listening():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            assert server.poll() is None, "redis-server exited"
+            time.sleep(0.1)
+            return False
+
+    wait_for(listening, timeout=20)
+    yield f"rediss://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(10)
+
+
+def test_a_self_signed_tls_redis_is_refused_unless_told(tls_redis):
+    from settings import Config
+    from startup import broker_problem
+
+    verified = Config.from_env({**PRODUCTION, "REDIS_URL": tls_redis})
+    assert "certificate verify failed" in broker_problem(verified.redis_url)
+
+
+def test_a_self_signed_tls_redis_serves_every_part_when_told(tls_redis):
+    """REDIS_SSL_CERT_REQS=none (Heroku's Redis): the checks, Celery and rate limits connect."""
+    from celery import Celery
+
+    from api.ratelimit import AuthRateLimiter
+    from models.errors import RateLimited
+    from settings import Config
+    from startup import broker_problem
+
+    env = {**PRODUCTION, "REDIS_URL": tls_redis, "REDIS_SSL_CERT_REQS": "none"}
+    url = Config.from_env(env).redis_url
+    assert broker_problem(url) is None
+    with Celery(broker=url).connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1)
+        connection.default_channel.client.set(f"tls-{RUN_ID}", "1")
+        assert connection.default_channel.client.get(f"tls-{RUN_ID}") == b"1"
+    # The limiter lets everything through when its store fails: a refusal shows it works.
+    limiter = AuthRateLimiter(url, per_email="1/minute", per_ip="100/minute", prefix=RUN_ID)
+    request = falcon.testing.create_req()
+    limiter.check(request, "tls@example.com")
+    with pytest.raises(RateLimited):
+        limiter.check(request, "tls@example.com")
