@@ -1,9 +1,8 @@
-"""gunicorn settings for the `web` process.
+"""gunicorn settings for the `web` process."""
 
-gunicorn must sit behind a buffering proxy (the Heroku router, nginx): facing
-clients directly, a client that sends its body slowly holds a worker thread for
-as long as it likes, and a few of them were measured to hold every worker.
-"""
+# gunicorn must sit behind a buffering proxy (the Heroku router, nginx): facing
+# clients directly, a client that sends its body slowly holds a worker thread for
+# as long as it likes, and a few such clients were measured to hold every worker.
 
 import multiprocessing
 import os

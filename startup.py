@@ -1,9 +1,4 @@
-"""What every process checks before it works: its settings, then the database and the broker.
-
-Each failure is one line on stderr and the process exits non-zero: no traceback,
-and nothing half-started (a web worker serving 500s, a Celery worker retrying a
-dead broker forever).
-"""
+"""What every process checks before it works: its settings, then its database and broker."""
 
 from __future__ import annotations
 
@@ -65,6 +60,8 @@ def broker_problem(redis_url: str | None) -> str | None:
 
 
 def refuse(lines: list[str], exit_code: int) -> NoReturn:
+    """Print each line to stderr and exit: no traceback, and nothing half-started (a web
+    worker answering 500s, a Celery worker retrying a dead broker forever)."""
     for line in lines:
         print(line, file=sys.stderr)
     sys.stderr.flush()
