@@ -1,9 +1,20 @@
 """gunicorn settings for the `web` process."""
 
+# gunicorn must sit behind a buffering proxy (the Heroku router, nginx): facing
+# clients directly, a client that sends its body slowly holds a worker thread for
+# as long as it likes, and a few such clients were measured to hold every worker.
+
 import multiprocessing
 import os
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+from startup import config_or_exit, services_or_exit
+
+# The master checks before it forks: a missing setting or a database or broker that
+# does not answer is one line and exit 1, not every worker failing to boot in turn.
+_config = config_or_exit()
+services_or_exit(_config)
+
+bind = f"0.0.0.0:{_config.port}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
 # Threads let one worker serve keep-alive connections and overlap database
 # round-trips; Pony keeps one connection and one db_session per thread.
@@ -22,5 +33,6 @@ max_requests = 10000
 max_requests_jitter = 1000
 accesslog = "-"
 errorlog = "-"
-# Honour X-Forwarded-For only from the local proxy (Heroku-style routers set it).
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Honour X-Forwarded-For only from the proxy in front ("*" on Heroku, whose router
+# is the only way in); the rate limiter reads the same setting.
+forwarded_allow_ips = _config.forwarded_allow_ips

@@ -21,7 +21,11 @@ DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
 class ConfigError(Exception):
-    """A setting is missing or malformed."""
+    """Settings are missing, malformed or unsafe; `problems` has one line for each."""
+
+    def __init__(self, *problems: str):
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,12 +86,10 @@ class Config:
         app_env = env.get("APP_ENV", "development")
         if app_env not in ("development", "test", "production"):
             raise ConfigError(f"APP_ENV must be development, test or production, not {app_env!r}")
+        if app_env == "production" and (problems := production_problems(env)):
+            raise ConfigError(*problems)
         var_dir = Path(env.get("VAR_DIR", ROOT / "var"))
-        secret_key = env.get("SECRET_KEY") or _generated_secret(var_dir, app_env)
-        if app_env == "production" and len(secret_key) < MIN_SECRET_KEY_LENGTH:
-            raise ConfigError(
-                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters in production"
-            )
+        secret_key = env.get("SECRET_KEY") or _generated_secret(var_dir)
         port = _int(env, "PORT", 8000, minimum=1)
         encryption_key = env.get("ENCRYPTION_KEY")
         database_url = env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'app.sqlite3'}"
@@ -98,7 +100,7 @@ class Config:
             app_env=app_env,
             var_dir=var_dir,
             database_url=database_url,
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=_redis_url(env),
             secret_key=secret_key,
             encryption_key=(
                 encryption_key.encode() if encryption_key else _derive_fernet_key(secret_key)
@@ -139,10 +141,63 @@ class Config:
         )
 
 
-def _generated_secret(var_dir: Path, app_env: str) -> str:
+def production_problems(env: dict[str, str]) -> list[str]:
+    """Every setting that keeps `env` from running in production, one line each (none: fine).
+
+    The embedded defaults (SQLite, no broker, mail written to files, links to
+    localhost) would start, and quietly fail real users.
+    """
+    problems = []
+    database_url = env.get("DATABASE_URL", "")
+    if not database_url:
+        problems.append(
+            "DATABASE_URL is missing (production needs postgresql://user:password@host:5432/name)"
+        )
+    elif not database_url.startswith(("postgres://", "postgresql://")):
+        scheme = database_url.partition(":")[0]  # not the URL: it may hold a password
+        problems.append(f"DATABASE_URL must be PostgreSQL in production, not {scheme}")
+    if not env.get("REDIS_URL"):
+        problems.append("REDIS_URL is missing (production needs Redis: redis://host:6379/0)")
+    secret_key = env.get("SECRET_KEY", "").encode()
+    if not secret_key:
+        problems.append(f"SECRET_KEY is missing (production needs {MIN_SECRET_KEY_LENGTH}+ bytes)")
+    elif len(secret_key) < MIN_SECRET_KEY_LENGTH:
+        problems.append(
+            f"SECRET_KEY is {len(secret_key)} bytes; production needs {MIN_SECRET_KEY_LENGTH}+"
+        )
+    if not env.get("SMTP_URL"):
+        problems.append("SMTP_URL is missing (production sends mail: smtp+starttls://host:587)")
+    public_base_url = env.get("PUBLIC_BASE_URL", "")
+    if not public_base_url:
+        problems.append("PUBLIC_BASE_URL is missing (production needs the API's https:// URL)")
+    elif urlsplit(public_base_url).scheme != "https" or not urlsplit(public_base_url).hostname:
+        problems.append(f"PUBLIC_BASE_URL must be https:// in production, not {public_base_url!r}")
+    if not env.get("CORS_ALLOWED_ORIGINS"):
+        problems.append("CORS_ALLOWED_ORIGINS is missing (production needs the web apps' origins)")
+    if not env.get("MAIL_FROM"):
+        problems.append("MAIL_FROM is missing (production needs a sender address for mail)")
+    return problems
+
+
+def _redis_url(env: dict[str, str]) -> str | None:
+    """REDIS_URL; a rediss:// one carries REDIS_SSL_CERT_REQS unless it names its own.
+
+    Celery, the rate limiter and the checks all read `ssl_cert_reqs` from the URL;
+    Heroku's Redis serves TLS with a self-signed certificate, hence `none` there.
+    """
+    url = env.get("REDIS_URL") or None
+    if url is None or not url.startswith("rediss://") or "ssl_cert_reqs=" in url:
+        return url
+    cert_reqs = env.get("REDIS_SSL_CERT_REQS") or "required"
+    if cert_reqs not in ("required", "optional", "none"):
+        raise ConfigError(
+            f"REDIS_SSL_CERT_REQS must be required, optional or none, not {cert_reqs!r}"
+        )
+    return f"{url}{'&' if '?' in url else '?'}ssl_cert_reqs={cert_reqs}"
+
+
+def _generated_secret(var_dir: Path) -> str:
     """Outside production, a secret made once and kept in ./var/ so restarts keep sessions."""
-    if app_env == "production":
-        raise ConfigError("SECRET_KEY is required when APP_ENV=production")
     path = var_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
