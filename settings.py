@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import os
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -58,6 +59,8 @@ class Config:
     # Proxies whose X-Forwarded-For is believed (gunicorn reads the same variable).
     forwarded_allow_ips: str = "127.0.0.1"
     max_body_bytes: int = 1024 * 1024
+    # Bearer token that GET /metrics asks for; None leaves it open.
+    metrics_token: str | None = None
 
     @property
     def production(self) -> bool:
@@ -77,7 +80,7 @@ class Config:
         app_env = env.get("APP_ENV", "development")
         if app_env not in ("development", "test", "production"):
             raise ConfigError(f"APP_ENV must be development, test or production, not {app_env!r}")
-        var_dir = Path(env.get("VAR_DIR", ROOT / "var"))
+        var_dir = _var_dir(env)
         secret_key = env.get("SECRET_KEY") or _generated_secret(var_dir, app_env)
         if app_env == "production" and len(secret_key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(
@@ -125,7 +128,20 @@ class Config:
             rate_limit_prefix=env.get("RATE_LIMIT_PREFIX", "rl"),
             task_queue=env.get("CELERY_QUEUE", "celery"),
             forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            metrics_token=env.get("METRICS_TOKEN") or None,
         )
+
+
+def metrics_dir(env: Mapping[str, str]) -> Path:
+    """Where every process writes its Prometheus metrics (PROMETHEUS_MULTIPROC_DIR).
+
+    Read before any process-wide setup, since prometheus_client reads it when imported.
+    """
+    return Path(env.get("PROMETHEUS_MULTIPROC_DIR") or _var_dir(env) / "metrics")
+
+
+def _var_dir(env: Mapping[str, str]) -> Path:
+    return Path(env.get("VAR_DIR", ROOT / "var"))
 
 
 def _generated_secret(var_dir: Path, app_env: str) -> str:

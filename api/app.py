@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import falcon
 
-from api import errors, health, openapi
+from api import errors, health, observability, openapi
 from api.deps import Deps
 from api.middleware import BodyLimit, Surface, Transaction
 from api.rabbit import messages as rabbit_messages
@@ -23,6 +21,7 @@ from api.zellyy import webhooks as zellyy_webhooks
 from models import init_db
 from models.errors import DomainError
 from settings import Config
+from telemetry import logs
 
 # Zellyy's resources answer under both prefixes: /api/v1 and the seed's /api.
 ZELLYY_PREFIXES = ("/api/v1", "/api")
@@ -45,10 +44,17 @@ RABBIT_MODULES = (rabbit_users, rabbit_messages)
 
 def create_app(config: Config | None = None) -> falcon.App:
     config = config or Config.from_env()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.setup()
     init_db(config.database_url)
 
-    app = falcon.App(middleware=[BodyLimit(config.max_body_bytes), Surface(), Transaction()])
+    app = falcon.App(
+        middleware=[
+            observability.RequestLog(),  # first: its response step follows every other
+            BodyLimit(config.max_body_bytes),
+            Surface(),
+            Transaction(),
+        ]
+    )
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(errors.serialize_http_error)
     app.add_error_handler(Exception, errors.handle_unexpected)
@@ -67,6 +73,7 @@ def create_app(config: Config | None = None) -> falcon.App:
     app.add_route("/healthz", health.Health())
     app.add_route("/readyz", health.Ready(config.redis_url, config.var_dir / "broker"))
     app.add_route("/openapi.json", openapi.OpenAPIDocument(app))
+    app.add_route(observability.METRICS_ROUTE, observability.Metrics(config.metrics_token))
     return app
 
 

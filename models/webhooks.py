@@ -315,6 +315,11 @@ def due_deliveries(now: datetime, grace: float, limit: int = 1000) -> list[int]:
     return [delivery_id for _due, delivery_id in rows]
 
 
+def count_due(now: datetime) -> int:
+    """Deliveries whose next attempt is due: the outbox's backlog, in flight ones included."""
+    return orm.count(d for d in WebhookDelivery if d.status == PENDING and d.next_attempt_at <= now)
+
+
 def deliveries_page(endpoint: WebhookEndpoint, page: int, limit: int) -> tuple[list[dict], int]:
     """Newest first, each with its attempts; two queries besides the count."""
     query = WebhookDelivery.select(lambda d: d.endpoint == endpoint)

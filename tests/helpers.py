@@ -81,3 +81,14 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+def json_lines(text: str) -> list[dict]:
+    """The JSON log lines of a process's output; any other line fails the test."""
+    import json
+
+    lines = []
+    for line in text.splitlines():
+        if line.strip():
+            lines.append(json.loads(line))
+    return lines

@@ -6,6 +6,7 @@ from celery import Celery, signals
 
 from models import init_db
 from settings import Config
+from worker import observability  # noqa: F401 - connects the request id, task log and metrics signals
 
 app = Celery("zellyy")
 app.config_from_object("celeryconfig")

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from models import webhooks
 from models.clock import utcnow
 from models.transaction import after_commit, transaction
+from telemetry import metrics
 from worker.celery import app, config
 from worker.clients import webhook_http
 
@@ -47,6 +48,8 @@ def attempt(delivery_ids: list[int], config) -> list[webhooks.Outcome]:
         outcomes = [_send(claims[0], allow_private)]
     else:  # in parallel: a slow receiver does not hold up the others
         outcomes = list(_pool().map(lambda c: _send(c, allow_private), claims))
+    for outcome in outcomes:
+        metrics.WEBHOOK_ATTEMPTS.labels(_outcome_label(outcome)).inc()
     with transaction():
         waits = webhooks.record_attempts(
             list(zip(claims, outcomes, strict=True)), config.webhook_retry_schedule
@@ -55,6 +58,12 @@ def attempt(delivery_ids: list[int], config) -> list[webhooks.Outcome]:
             if wait <= MAX_COUNTDOWN:
                 after_commit(_retry_later(delivery_id, wait))
     return outcomes
+
+
+def _outcome_label(outcome: webhooks.Outcome) -> str:
+    if outcome.succeeded:
+        return "succeeded"
+    return "http_error" if outcome.status_code is not None else "no_response"
 
 
 def _retry_later(delivery_id: int, wait: float):
