@@ -1,4 +1,4 @@
-"""What operators see of each request: its X-Request-ID, one JSON log line, its metrics; GET /metrics."""
+"""What operators see of each request: its X-Request-ID, a JSON log line, metrics; GET /metrics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What operators see of each task: one JSON log line and its metrics, under the request id that caused it.
+"""What operators see of each task: a JSON log line and metrics, under the id of its request.
 
 The id travels in a header of each task message: added whenever a task is
 published while a request (or a task) is being served, however it is published,

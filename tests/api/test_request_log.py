@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import json_lines
-
 from fixtures.accounts import RABBIT_PASSWORD, ZELLYY_PASSWORD, user_id_of
+from helpers import json_lines
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 
