@@ -53,7 +53,8 @@ class StderrHandler(logging.Handler):
 
 
 def setup(level: int | str = logging.INFO) -> None:
-    """Every record of the process to stderr as JSON; calling it again changes only the level."""
+    """Every record (and warning) of the process to stderr as JSON; again, only the level."""
+    logging.captureWarnings(True)
     root = logging.getLogger()
     if not any(isinstance(handler, StderrHandler) for handler in root.handlers):
         handler = StderrHandler()
