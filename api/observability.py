@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 import time
-import uuid
 
 import falcon
 from pony import orm
@@ -36,7 +36,9 @@ class RequestLog:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
         given = req.get_header("X-Request-ID")
-        request_id = given if given is not None and _SANE_REQUEST_ID(given) else uuid.uuid4().hex
+        request_id = (
+            given if given is not None and _SANE_REQUEST_ID(given) else os.urandom(16).hex()
+        )
         req.context.request_id = request_id
         req.context.request_id_token = logs.request_id.set(request_id)
         req.context.user_id = None  # set by the authenticator
