@@ -57,8 +57,6 @@ def _task_ended(task_id: str, task, state: str | None = None, **_kwargs) -> None
 def _json_logs(loglevel=logging.INFO, **_kwargs) -> None:
     # Connected, this replaces Celery's own logging set-up in the worker and beat.
     logs.setup(loglevel)
-    # Its "succeeded in"/"retry" lines say what each task's line says; failures still show.
-    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
 
 
 @signals.worker_init.connect
