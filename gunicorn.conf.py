@@ -7,7 +7,11 @@
 import multiprocessing
 import os
 
+from gunicorn.glogging import Logger
+
 from startup import config_or_exit, services_or_exit
+from telemetry import metrics  # sets PROMETHEUS_MULTIPROC_DIR for the workers it forks
+from telemetry.logs import JsonFormatter
 
 # The master checks before it forks: a missing setting or a database or broker that
 # does not answer is one line and exit 1, not every worker failing to boot in turn.
@@ -31,8 +35,32 @@ keepalive = 5
 # Recycling workers bounds any slow leak; jitter keeps them from restarting together.
 max_requests = 10000
 max_requests_jitter = 1000
-accesslog = "-"
+# The app writes one JSON line per request (route template, status, duration,
+# request id, user id) to stderr; gunicorn's access log would print raw paths and
+# query strings, which carry confirmation tokens and image signatures, so it is off.
+accesslog = None
 errorlog = "-"
 # Honour X-Forwarded-For only from the proxy in front ("*" on Heroku, whose router
 # is the only way in); the rate limiter reads the same setting.
 forwarded_allow_ips = _config.forwarded_allow_ips
+
+
+class JsonLogger(Logger):
+    """gunicorn's own messages (workers booting, timing out) as JSON lines, like the app's."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+
+logger_class = JsonLogger
+
+
+def on_starting(server):
+    # Before the first worker: drop the metric files of processes that are gone.
+    metrics.remove_dead_files()
+
+
+def child_exit(server, worker):
+    metrics.mark_dead(worker.pid)

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import os
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -67,6 +68,8 @@ class Config:
     # Proxies whose X-Forwarded-For is believed (gunicorn reads the same variable).
     forwarded_allow_ips: str = "127.0.0.1"
     max_body_bytes: int = 1024 * 1024
+    # Bearer token that GET /metrics asks for; None leaves it open.
+    metrics_token: str | None = None
 
     @property
     def production(self) -> bool:
@@ -88,7 +91,7 @@ class Config:
             raise ConfigError(f"APP_ENV must be development, test or production, not {app_env!r}")
         if app_env == "production" and (problems := production_problems(env)):
             raise ConfigError(*problems)
-        var_dir = Path(env.get("VAR_DIR", ROOT / "var"))
+        var_dir = _var_dir(env)
         secret_key = env.get("SECRET_KEY") or _generated_secret(var_dir)
         port = _int(env, "PORT", 8000, minimum=1)
         encryption_key = env.get("ENCRYPTION_KEY")
@@ -138,6 +141,7 @@ class Config:
             rate_limit_prefix=env.get("RATE_LIMIT_PREFIX", "rl"),
             task_queue=env.get("CELERY_QUEUE", "celery"),
             forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            metrics_token=env.get("METRICS_TOKEN") or None,
         )
 
 
@@ -194,6 +198,18 @@ def _redis_url(env: dict[str, str]) -> str | None:
             f"REDIS_SSL_CERT_REQS must be required, optional or none, not {cert_reqs!r}"
         )
     return f"{url}{'&' if '?' in url else '?'}ssl_cert_reqs={cert_reqs}"
+
+
+def metrics_dir(env: Mapping[str, str]) -> Path:
+    """Where every process writes its Prometheus metrics (PROMETHEUS_MULTIPROC_DIR).
+
+    Read before any process-wide setup, since prometheus_client reads it when imported.
+    """
+    return Path(env.get("PROMETHEUS_MULTIPROC_DIR") or _var_dir(env) / "metrics")
+
+
+def _var_dir(env: Mapping[str, str]) -> Path:
+    return Path(env.get("VAR_DIR", ROOT / "var"))
 
 
 def _generated_secret(var_dir: Path) -> str:

@@ -144,4 +144,5 @@ class Authenticator:
         expected_sub = str(user.id) if self.audience == RABBIT else str(user.public_id)
         if claims["sub"] != expected_sub:
             raise AuthenticationFailed("Invalid token", key="invalid")
+        req.context.user_id = user.id  # for the request's log line
         return user, session

@@ -77,6 +77,11 @@ def due_deliveries(now: datetime, grace: float, limit: int = 1000) -> list[int]:
     return [delivery_id for _due, delivery_id in rows]
 
 
+def count_due(now: datetime) -> int:
+    """Deliveries whose next attempt is due: the outbox's backlog, in flight ones included."""
+    return orm.count(d for d in WebhookDelivery if d.status == PENDING and d.next_attempt_at <= now)
+
+
 def request_retry(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery:
     """Send a delivery again now (a replay if it was done); the attempt is marked manual."""
     owner = orm.select(d.endpoint.id for d in WebhookDelivery if d.id == delivery_id).first()

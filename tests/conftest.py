@@ -121,6 +121,8 @@ TEST_ENV = {
     "RATE_LIMIT_PREFIX": f"rl-{RUN_ID}",
     "CELERY_QUEUE": f"test-{RUN_ID}",
     "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+    # This process and the worker it starts add up their metrics here.
+    "PROMETHEUS_MULTIPROC_DIR": str(VAR_DIR / "metrics"),
 }
 if DATABASE_URL:
     TEST_ENV["DATABASE_URL"] = DATABASE_URL
@@ -257,8 +259,14 @@ def smtp_server():
     class Collector:
         def __init__(self):
             self.messages = []
+            self.deferred: set[str] = set()
 
         async def handle_DATA(self, server, session, envelope):
+            # A recipient named defer-once-… is refused for now (4xx) the first time.
+            for rcpt in envelope.rcpt_tos:
+                if rcpt.startswith("defer-once") and rcpt not in self.deferred:
+                    self.deferred.add(rcpt)
+                    return "451 4.3.0 Try again later"
             self.messages.append(envelope)
             return "250 OK"
 

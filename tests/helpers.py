@@ -129,3 +129,25 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+def json_lines(text: str) -> list[dict]:
+    """The JSON log lines of a process's output; any other line fails the test."""
+    import json
+
+    lines = []
+    for line in text.splitlines():
+        if line.strip():
+            lines.append(json.loads(line))
+    return lines
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample's value in a Prometheus text exposition; 0 when it is not there."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0

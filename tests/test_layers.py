@@ -4,7 +4,9 @@ From the bottom up:
 
 - `settings` (configuration from the environment) imports nothing of ours;
   `celeryconfig` only settings; `startup` (what each process checks before it
-  works: settings, database, broker) only settings, and the web and worker call it.
+  works: settings, database, broker) only settings, and the web and worker call it;
+  `telemetry` (JSON logs, request ids, Prometheus metrics) only settings, and the
+  web and worker use it.
 - `worker.clients` (HTTP and SMTP to the outside) take and return plain values
   and import only each other. The Stripe client is the one exception: it
   implements the domain's payment gateway, so it imports that interface
@@ -38,6 +40,7 @@ LAYERS = {
     "settings": "settings",
     "celeryconfig": "celeryconfig",
     "startup": "startup",
+    "telemetry": "telemetry",
     "worker.clients": "clients",
     "models": "models",
     "worker": "worker",
@@ -50,10 +53,11 @@ ALLOWED = {
     "settings": set(),
     "celeryconfig": {"settings"},
     "startup": {"settings"},
+    "telemetry": {"settings"},
     "clients": {"clients"},
     "models": {"models"},
-    "worker": {"worker", "models", "clients", "settings", "startup"},
-    "web": {"web", "models", "settings", "startup"},
+    "worker": {"worker", "models", "clients", "settings", "startup", "telemetry"},
+    "web": {"web", "models", "settings", "startup", "telemetry"},
     "zellyy": {"zellyy", "web", "models", "clients"},
     "rabbit": {"rabbit", "web", "models"},
 }

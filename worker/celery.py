@@ -6,6 +6,7 @@ from celery import Celery, Task, signals
 
 from models import connection_lost, init_db, tasks
 from startup import config_or_exit, services_or_exit
+from worker import observability  # noqa: F401 - connects the request id, task log and metrics signals
 
 # A task that lost its database connection runs again after 1, 2, 4 … 30 s (about 3 minutes).
 DB_RETRIES = 10
