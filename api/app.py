@@ -8,6 +8,7 @@ import falcon
 
 from api import errors, health, openapi
 from api.deps import Deps
+from api.idempotency import Idempotency
 from api.middleware import BodyLimit, Surface, Transaction
 from api.rabbit import messages as rabbit_messages
 from api.rabbit import users as rabbit_users
@@ -48,7 +49,14 @@ def create_app(config: Config | None = None) -> falcon.App:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     init_db(config.database_url)
 
-    app = falcon.App(middleware=[BodyLimit(config.max_body_bytes), Surface(), Transaction()])
+    # Idempotency after Transaction: it stores the answer before Transaction commits.
+    middleware = [
+        BodyLimit(config.max_body_bytes),
+        Surface(),
+        Transaction(),
+        Idempotency(config.encryption_key),
+    ]
+    app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(errors.serialize_http_error)
     app.add_error_handler(Exception, errors.handle_unexpected)

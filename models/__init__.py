@@ -16,6 +16,7 @@ db = orm.Database()
 from models import (  # noqa: E402, F401
     cards,
     events,
+    idempotency,
     messages,
     payments,
     sessions,

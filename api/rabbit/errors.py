@@ -19,6 +19,10 @@ FORBIDDEN = "권한이 없습니다."
 BAD_ACCESS = "잘못된 접근입니다."
 BAD_REQUEST = "잘못된 요청입니다."
 CONCURRENT_CHANGE = "다른 요청과 동시에 변경되었습니다. 다시 시도하세요."
+IDEMPOTENCY_KEY_INVALID = (
+    "Idempotency-Key 는 1자 이상 255자 이하의 영문, 숫자, 기호로 입력해 주세요."
+)
+IDEMPOTENCY_KEY_REUSED = "이미 다른 요청에 사용된 Idempotency-Key 입니다. 새 키로 요청해 주세요."
 
 _AUTH = {
     "missing": TOKEN_MISSING,
@@ -32,6 +36,8 @@ _AUTH = {
 _KEYS = {
     "duplicate_email": (400, DUPLICATE_EMAIL),
     "concurrent_change": (409, CONCURRENT_CHANGE),
+    "idempotency_key_invalid": (400, IDEMPOTENCY_KEY_INVALID),
+    "idempotency_key_reused": (422, IDEMPOTENCY_KEY_REUSED),
 }
 
 _STATUS = {

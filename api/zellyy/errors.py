@@ -12,6 +12,7 @@ _DOMAIN = {
     errors.Conflict: (409, "conflict"),
     errors.PaymentRequired: (402, "payment_failed"),
     errors.RateLimited: (429, "rate_limit_exceeded"),
+    errors.IdempotencyKeyReused: (422, "idempotency_key_reused"),
 }
 
 # For errors Falcon raises itself (routing, parsing, limits, crashes).
