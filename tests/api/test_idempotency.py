@@ -15,6 +15,7 @@ import requests
 from conftest import APP_URL, ENGINE
 from fixtures.accounts import RABBIT_PASSWORD, ZELLYY_PASSWORD, unique_email
 from fixtures.stripe import CARD_CHARGE_DECLINED
+from helpers import race, wait_for
 from pony import orm
 
 from api.rabbit.errors import IDEMPOTENCY_KEY_INVALID, IDEMPOTENCY_KEY_REUSED
@@ -413,7 +414,7 @@ def test_concurrent_requests_with_one_key_create_once(live_app, zellyy_signup):
     ann = zellyy_signup()
     headers = {**ann.headers, "Idempotency-Key": f"race-{uuid.uuid4()}"}
 
-    answers = at_once(8, lambda: post_http("/api/v1/cards", {"content": "race"}, headers))
+    answers = race(8, lambda: post_http("/api/v1/cards", {"content": "race"}, headers))
 
     assert [a.status_code for a in answers] == [201] * 8
     assert len({a.json()["id"] for a in answers}) == 1
@@ -426,7 +427,7 @@ def test_concurrent_money_gifts_with_one_key_give_once(live_app, rabbit_register
     body = {"message": "복 받아", "amount": 5000, "is_moneybag": False}
     headers = {**author.headers, "Idempotency-Key": "gift"}
 
-    answers = at_once(8, lambda: post_http(f"/api/user/{to.id}/messages", body, headers))
+    answers = race(8, lambda: post_http(f"/api/user/{to.id}/messages", body, headers))
 
     assert [a.status_code for a in answers] == [201] * 8
     assert count(Message) == 1
@@ -437,9 +438,7 @@ def test_concurrent_money_gifts_with_one_key_give_once(live_app, rabbit_register
 def test_concurrent_sign_ups_with_one_key_make_one_account(live_app):
     body = {"email": unique_email(), "password": ZELLYY_PASSWORD, "username": "ann"}
 
-    answers = at_once(
-        6, lambda: post_http("/api/v1/auth/signup", body, {"Idempotency-Key": "join"})
-    )
+    answers = race(6, lambda: post_http("/api/v1/auth/signup", body, {"Idempotency-Key": "join"}))
 
     # Without the key all but one would be 409 (email taken); with it each gets the session.
     assert [a.status_code for a in answers] == [200] * 6
@@ -487,7 +486,6 @@ def test_a_request_waits_for_the_one_holding_its_key_then_replays_it(
 def waiting(database_url: str, table: str) -> None:
     """Until a backend waits on a lock in a statement on `table`."""
     import psycopg2
-    from helpers import wait_for
 
     # Outside any transaction: pg_stat_activity would stay as it was at the first read.
     connection = psycopg2.connect(database_url)
@@ -510,69 +508,3 @@ def waiting(database_url: str, table: str) -> None:
 
 def post_http(path: str, body: dict, headers: dict) -> requests.Response:
     return requests.post(APP_URL + path, json=body, headers=headers, timeout=60)
-
-
-def at_once(n: int, call) -> list:
-    """`call()` from n threads released together; their results."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        results[i] = call()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
-
-
-# Every POST that creates something. Left out on purpose: login (another session is
-# harmless), refresh (single use by design), logout and cancel (create nothing),
-# social connect (an upsert), a delivery's manual retry (receivers dedupe on
-# webhook-id) and Stripe's webhook (deduplicated by event id).
-IDEMPOTENT = {
-    ("POST", "/api/v1/auth/signup"),
-    ("POST", "/api/v1/cards"),
-    ("POST", "/api/v1/cards/{card_id}/share/{platform}"),
-    ("POST", "/api/v1/subscriptions"),
-    ("POST", "/api/v1/webhooks"),
-    ("POST", "/api/user/register"),
-    ("POST", "/api/user/{user_id}/messages"),
-}
-
-
-def test_exactly_the_creating_posts_take_the_key_and_document_it(app, client):
-    from api import openapi
-
-    declared = {
-        (method, template)
-        for template, method, _, responder in openapi.routes(app)
-        if responder.operation.idempotent
-    }
-    document = client.simulate_get("/openapi.json").json
-    documented = {
-        ("POST", path)
-        for path, item in document["paths"].items()
-        if "Idempotency-Key" in [p["name"] for p in item.get("post", {}).get("parameters", [])]
-    }
-
-    # Zellyy answers under /api too.
-    seed_prefix = {(m, p.replace("/api/v1/", "/api/")) for m, p in IDEMPOTENT}
-    assert declared == documented == IDEMPOTENT | seed_prefix
-    for _, path in documented:
-        assert "422" in document["paths"][path]["post"]["responses"]
-    login = document["paths"]["/api/v1/auth/login"]["post"]
-    assert "Idempotency-Key" not in [p["name"] for p in login.get("parameters", [])]
-
-
-def test_every_idempotent_operation_has_a_caller_to_scope_its_keys(app):
-    from api import openapi
-
-    for template, method, _, responder in openapi.routes(app):
-        spec = responder.operation
-        if spec.idempotent:
-            # No caller yet: the account's email is the scope (api.idempotency._scope).
-            assert spec.auth or "email" in spec.body["required"], f"{method} {template}"

@@ -1,9 +1,8 @@
 """Zellyy sign-up, login, refresh and logout (seed 인증 API)."""
 
-import threading
-
 import pytest
 from fixtures.accounts import ZELLYY_PASSWORD, bearer, claims_of, unique_email
+from helpers import race
 
 PREFIXES = ["/api/v1", "/api"]
 
@@ -190,23 +189,6 @@ def test_expired_refresh_token_is_refused(client, zellyy_signup):
         row.expires_at = row.created_at - timedelta(seconds=1)
     resp = refresh(client, account.refresh_token)
     assert resp.status_code == 401
-
-
-def race(n: int, fn):
-    """Run fn() in n threads released at the same instant; return their results."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i):
-        barrier.wait()
-        results[i] = fn()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @pytest.mark.parametrize("round_", range(5))
