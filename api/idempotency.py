@@ -32,13 +32,15 @@ PARAMETER = {
     "required": False,
     "description": "A unique string per intended create (a UUID): a retry with the same key "
     "within 24 hours answers what the first request answered, with Idempotent-Replayed: "
-    "true, and does nothing again. Refused requests keep no key.",
+    "true, and does nothing again. A request whose work rolls back keeps no key.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
 
 
 @dataclass
 class Keyed:
+    """A request's Idempotency-Key as sent, and (scope, key) once the request holds it."""
+
     raw: str
     secret: bytes
     claimed: tuple[str, str] | None = None
