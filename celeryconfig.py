@@ -23,7 +23,14 @@ else:
     # a task that is merely waiting.
     broker_transport_options = {"visibility_timeout": 3600}
 
-imports = ("worker.mail", "worker.open_day", "worker.webhooks", "worker.social", "worker.billing")
+imports = (
+    "worker.mail",
+    "worker.open_day",
+    "worker.webhooks",
+    "worker.social",
+    "worker.billing",
+    "worker.idempotency",
+)
 task_default_queue = _config.task_queue
 task_ignore_result = True  # nothing reads results; the database holds outcomes
 task_serializer = "json"
@@ -64,6 +71,13 @@ beat_schedule: dict = {
     # Overlapping or repeated runs are safe: a period is charged once.
     "billing-renewals": {
         "task": "billing.renewals",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
+    # Deletes idempotency keys older than 24 hours. Often, so that each run deletes
+    # only a few minutes' worth; requests already ignore expired keys on their own.
+    "idempotency-purge": {
+        "task": "idempotency.purge",
         "schedule": 600.0,
         "options": {"expires": 600},
     },

@@ -8,6 +8,7 @@ from api import errors, health, observability, openapi
 from api.conventions import HeadRouter, SecurityHeaders
 from api.cors import CORS
 from api.deps import Deps
+from api.idempotency import Idempotency
 from api.middleware import BodyLimit, Surface, Transaction
 from api.rabbit import messages as rabbit_messages
 from api.rabbit import users as rabbit_users
@@ -54,7 +55,8 @@ def create_app(config: Config | None = None) -> falcon.App:
     # The request log first: its response step runs last, after every other, so it
     # sees the final status. Then CORS: it answers preflights before the others run,
     # and (responses run in reverse) it and SecurityHeaders dress every answer, errors
-    # included.
+    # included. Idempotency after Transaction: it stores the answer before Transaction
+    # commits (so replays get fresh CORS, security and request-id headers).
     middleware = [
         observability.RequestLog(),
         CORS(config.cors_allowed_origins),
@@ -62,6 +64,7 @@ def create_app(config: Config | None = None) -> falcon.App:
         BodyLimit(config.max_body_bytes),
         Surface(),
         Transaction(),
+        Idempotency(config.encryption_key),
     ]
     app = falcon.App(middleware=middleware, router=HeadRouter())
     app.req_options.strip_url_path_trailing_slash = True

@@ -71,10 +71,15 @@ class Transaction:
         if tx is None:
             return
         req.context.transaction = None
-        if req_succeeded or getattr(req.context, "keep_changes", False):
-            tx.__exit__(None, None, None)  # set by the domain error handler
+        if commits(req, req_succeeded):
+            tx.__exit__(None, None, None)
         else:
             tx.__exit__(RequestFailed, RequestFailed(), None)
+
+
+def commits(req: falcon.Request, req_succeeded: bool) -> bool:
+    """Whether the request's transaction commits: on success, or a refusal that keeps changes."""
+    return req_succeeded or getattr(req.context, "keep_changes", False)  # set by error handlers
 
 
 class RequestFailed(Exception):

@@ -26,6 +26,10 @@ BAD_ACCESS = "잘못된 접근입니다."
 BAD_REQUEST = "잘못된 요청입니다."
 CONCURRENT_CHANGE = "다른 요청과 동시에 변경되었습니다. 다시 시도하세요."
 UNAVAILABLE = "일시적으로 서비스를 이용할 수 없습니다. 잠시 후 다시 시도하세요."
+IDEMPOTENCY_KEY_INVALID = (
+    "Idempotency-Key 는 1자 이상 255자 이하의 영문, 숫자, 기호로 입력해 주세요."
+)
+IDEMPOTENCY_KEY_REUSED = "이미 다른 요청에 사용된 Idempotency-Key 입니다. 새 키로 요청해 주세요."
 
 _AUTH = {
     "missing": TOKEN_MISSING,
@@ -40,6 +44,8 @@ _KEYS = {
     "duplicate_email": (400, DUPLICATE_EMAIL),
     "concurrent_change": (409, CONCURRENT_CHANGE),
     "unavailable": (503, UNAVAILABLE),
+    "idempotency_key_invalid": (400, IDEMPOTENCY_KEY_INVALID),
+    "idempotency_key_reused": (422, IDEMPOTENCY_KEY_REUSED),
 }
 
 _STATUS = {

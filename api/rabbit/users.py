@@ -71,7 +71,9 @@ class _RabbitResource:
 
 
 class Register(_RabbitResource):
-    @operation("Register; a confirmation link is mailed", body=REGISTER, status=201)
+    @operation(
+        "Register; a confirmation link is mailed", body=REGISTER, status=201, idempotent=True
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.limiter.check(req, body["email"])

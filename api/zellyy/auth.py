@@ -71,7 +71,7 @@ class _AuthResource:
 
 
 class Signup(_AuthResource):
-    @operation("Create an account and start a session", body=SIGNUP)
+    @operation("Create an account and start a session", body=SIGNUP, idempotent=True)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.limiter.check(req, body["email"])
