@@ -40,9 +40,12 @@ def task_line(worker, request_id: str, task: str) -> dict:
 
 
 def web_line(err: str, request_id: str) -> dict:
+    # This process's stderr also carries what the test's own HTTP servers print
+    # (socketserver's "----" blocks when a client hangs up): only JSON lines are ours.
+    ours = "\n".join(line for line in err.splitlines() if line.startswith("{"))
     [line] = [
         line
-        for line in json_lines(err)
+        for line in json_lines(ours)
         if line["logger"] == "api.requests" and line["request_id"] == request_id
     ]
     return line
