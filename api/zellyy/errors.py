@@ -15,6 +15,13 @@ _DOMAIN = {
     errors.Unavailable: (503, "service_unavailable"),
 }
 
+# Rules whose refusal has a code of its own: mailed links that cannot be used.
+_KEYS = {
+    "link_expired": (400, "token_expired"),
+    "link_used": (400, "token_used"),
+    "link_invalid": (400, "token_invalid"),
+}
+
 # For errors Falcon raises itself (routing, parsing, limits, crashes).
 _HTTP = {
     400: ("invalid_request", "The request could not be understood"),
@@ -42,6 +49,9 @@ def from_domain(ex: errors.DomainError) -> tuple[int, dict]:
             else ("authentication_required")
         )
         return 401, body(code, ex.message or "Authentication required")
+    if ex.key in _KEYS:
+        status, code = _KEYS[ex.key]
+        return status, body(code, ex.message, ex.details)
     for cls, (status, code) in _DOMAIN.items():
         if isinstance(ex, cls):
             return status, body(code, ex.message, ex.details)
