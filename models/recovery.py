@@ -49,14 +49,16 @@ def reset_password(user_id: str, link_fingerprint: str, password: str) -> User:
         raise InvalidInput("This link is not valid", key="link_invalid")
     if not hmac.compare_digest(str(link_fingerprint), fingerprint(user)):
         raise InvalidInput("This link was already used", key="link_used")
-    if not user.email_confirmed:
-        SocialAccount.select(lambda a: a.user == user).delete(bulk=True)
-    user.password_hash = hash_password(password)
-    user.confirm_email()
-    end_sessions(user)
+    password_hash = hash_password(password)
+    # Of two requests racing with one link, the one whose writes find the old hash
+    # gone (Pony's optimistic check, on a flush before a query or at the end) must
+    # answer as a spent link.
     try:
-        # Now: of two requests racing with one link, the one whose update finds
-        # the old hash gone (Pony's optimistic check) must answer as a spent link.
+        if not user.email_confirmed:
+            SocialAccount.select(lambda a: a.user == user).delete(bulk=True)
+        user.password_hash = password_hash
+        user.confirm_email()
+        end_sessions(user)
         orm.flush()
     except orm.OptimisticCheckError:
         raise InvalidInput("This link was already used", key="link_used") from None
