@@ -10,17 +10,15 @@ path.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 
 import falcon
 import jinja2
 
 from api.auth import TokenService
-from api.ratelimit import AuthRateLimiter
-from models import recovery
+from api.deps import Deps
+from models import mails, recovery
 from models.errors import AuthenticationFailed, InvalidInput
-from models.mails import Mail
 from models.tasks import send_after_commit
 from models.users import User
 
@@ -73,32 +71,40 @@ class MailedLinks:
             raise InvalidInput("This link is not valid", key="link_invalid") from None
 
 
-def request_reset(
-    req: falcon.Request,
-    email: str,
-    limiter: AuthRateLimiter,
-    links: MailedLinks,
-    path: str,
-    compose: Callable[[str, str, str, int], Mail],
-) -> None:
-    """Mail a reset link to the address if an account has it.
+class LinkResource:
+    """What both surfaces' password-reset resources share: the limiter and their links.
 
-    Known and unknown addresses cost the same work up to the sending (a link is
-    signed and a mail rendered either way), and the caller answers alike.
+    A subclass names its `surface` (zellyy or rabbit, which also picks the mail),
+    its token `audience`, and the path of its reset page.
     """
-    limiter.check(req, email)
-    user = recovery.account_for(email)
-    link = links.reset(user, path)
-    to, username = (user.email, user.username) if user is not None else (email, "")
-    mail = compose(to, username, link, RESET_LINK_TTL // 60)
-    if limiter.allow_mail(email) and user is not None:
-        send_after_commit("mail.send", **mail.task_kwargs())
 
+    surface: str
+    audience: str
+    reset_path: str
 
-def reset_password(links: MailedLinks, token: str, password: str) -> User:
-    """Set the password of the account a mailed reset link is for (see models.recovery)."""
-    claims = links.read(token, RESET_PURPOSE)
-    return recovery.reset_password(claims["sub"], claims.get("pwd", ""), password)
+    def __init__(self, deps: Deps):
+        self.limiter = deps.limiter
+        self.links = MailedLinks(deps.tokens, deps.config.public_base_url, self.audience)
+
+    def request_reset(self, req: falcon.Request, email: str) -> None:
+        """Mail a reset link to the address if an account has it.
+
+        Known and unknown addresses cost the same work up to the sending (a link
+        is signed and a mail rendered either way), and the caller answers alike.
+        """
+        self.limiter.check(req, email)
+        user = recovery.account_for(email)
+        link = self.links.reset(user, self.reset_path)
+        to, username = (user.email, user.username) if user is not None else (email, "")
+        mail = mails.password_reset(self.surface, to, username, link, RESET_LINK_TTL // 60)
+        if self.limiter.allow_mail(email) and user is not None:
+            send_after_commit("mail.send", **mail.task_kwargs())
+
+    def reset_password(self, req: falcon.Request, token: str, password: str) -> User:
+        """Set the password of the account a mailed link is for (see models.recovery)."""
+        self.limiter.check(req)
+        claims = self.links.read(token, RESET_PURPOSE)
+        return recovery.reset_password(claims["sub"], claims.get("pwd", ""), password)
 
 
 def render_page(

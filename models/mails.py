@@ -89,18 +89,6 @@ def open_day(to: str, username: str, count: int, amount: int, page_url: str) -> 
     )
 
 
-def rabbit_password_reset(to: str, username: str, link: str, valid_minutes: int) -> Mail:
-    """The Money For Rabbit mail with a link to set a new password."""
-    return render(
-        "rabbit_password_reset",
-        to,
-        RABBIT_RESET_SUBJECT,
-        username=username,
-        link=link,
-        minutes=valid_minutes,
-    )
-
-
 def zellyy_confirmation(to: str, username: str, link: str, valid_days: int) -> Mail:
     """The Zellyy sign-up mail: the link that confirms the address."""
     return render(
@@ -114,13 +102,17 @@ def zellyy_confirmation(to: str, username: str, link: str, valid_days: int) -> M
     )
 
 
-def zellyy_password_reset(to: str, username: str, link: str, valid_minutes: int) -> Mail:
-    """The Zellyy mail with a link to set a new password."""
+def password_reset(app: str, to: str, username: str, link: str, valid_minutes: int) -> Mail:
+    """The mail with a link to set a new password, in the look and language of `app`
+    (zellyy or rabbit)."""
+    brand, subject = (
+        (ZELLYY, ZELLYY_RESET_SUBJECT) if app == "zellyy" else (RABBIT, RABBIT_RESET_SUBJECT)
+    )
     return render(
-        "zellyy_password_reset",
+        f"{app}_password_reset",
         to,
-        ZELLYY_RESET_SUBJECT,
-        ZELLYY,
+        subject,
+        brand,
         username=username,
         link=link,
         minutes=valid_minutes,

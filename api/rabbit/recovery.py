@@ -8,10 +8,9 @@ from api.auth import RABBIT
 from api.deps import Deps
 from api.rabbit import errors as texts
 from api.rabbit.users import EMAIL, PASSWORD
-from api.recovery import MailedLinks, render_page, request_reset, reset_password
+from api.recovery import LinkResource, render_page
 from api.schemas import obj
 from api.validation import operation
-from models import mails
 
 RESET_PATH = "/api/user/password-reset/confirm"
 REQUEST = obj(["email"], email=EMAIL)
@@ -47,12 +46,13 @@ def routes(deps: Deps) -> dict:
     }
 
 
-class _RecoveryResource:
+class _RecoveryResource(LinkResource):
     surface = "rabbit"
+    audience = RABBIT
+    reset_path = RESET_PATH
 
     def __init__(self, deps: Deps):
-        self.limiter = deps.limiter
-        self.links = MailedLinks(deps.tokens, deps.config.public_base_url, RABBIT)
+        super().__init__(deps)
         self.frontend_url = deps.config.rabbit_frontend_url
 
 
@@ -61,8 +61,7 @@ class RequestReset(_RecoveryResource):
         "Mail a password-reset link; the same answer whether the address is known", body=REQUEST
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        email = req.context.body["email"]
-        request_reset(req, email, self.limiter, self.links, RESET_PATH, mails.rabbit_password_reset)
+        self.request_reset(req, req.context.body["email"])
         resp.media = {"success": REQUESTED}
 
 
@@ -73,7 +72,6 @@ class ResetPassword(_RecoveryResource):
 
     @operation("Set a new password with the mailed token; ends every session", body=RESET)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.limiter.check(req)
         body = req.context.body
-        reset_password(self.links, body["token"], body["password"])
+        self.reset_password(req, body["token"], body["password"])
         resp.media = {"success": RESET_DONE}

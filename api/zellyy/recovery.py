@@ -6,14 +6,7 @@ import falcon
 
 from api.auth import ZELLYY
 from api.deps import Deps
-from api.recovery import (
-    CONFIRM_LINK_TTL,
-    CONFIRM_PURPOSE,
-    MailedLinks,
-    render_page,
-    request_reset,
-    reset_password,
-)
+from api.recovery import CONFIRM_LINK_TTL, CONFIRM_PURPOSE, LinkResource, MailedLinks, render_page
 from api.schemas import EMAIL, obj
 from api.validation import operation
 from models import mails, recovery, users
@@ -67,12 +60,10 @@ def send_confirmation(links: MailedLinks, user: users.User) -> None:
     send_after_commit("mail.send", **mail.task_kwargs())
 
 
-class _RecoveryResource:
+class _RecoveryResource(LinkResource):
     surface = "zellyy"
-
-    def __init__(self, deps: Deps):
-        self.limiter = deps.limiter
-        self.links = MailedLinks(deps.tokens, deps.config.public_base_url, ZELLYY)
+    audience = ZELLYY
+    reset_path = RESET_PATH
 
 
 class Recover(_RecoveryResource):
@@ -80,8 +71,7 @@ class Recover(_RecoveryResource):
         "Mail a password-reset link; the same answer whether the address is known", body=RECOVER
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        email = req.context.body["email"]
-        request_reset(req, email, self.limiter, self.links, RESET_PATH, mails.zellyy_password_reset)
+        self.request_reset(req, req.context.body["email"])
         resp.media = {"message": RECOVERED}
 
 
@@ -92,9 +82,8 @@ class Reset(_RecoveryResource):
 
     @operation("Set a new password with the mailed token; ends every session", body=RESET)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.limiter.check(req)
         body = req.context.body
-        reset_password(self.links, body["token"], body["password"])
+        self.reset_password(req, body["token"], body["password"])
         resp.media = {"message": "Your password is set and every session has ended"}
 
 

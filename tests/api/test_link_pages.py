@@ -28,6 +28,13 @@ def watch(page) -> list:
     return seen
 
 
+def submit(page, password: str, repeat: str | None = None) -> None:
+    """Fill in the new-password form and send it."""
+    page.fill("#password", password)
+    page.fill("#repeat", password if repeat is None else repeat)
+    page.click("#submit")
+
+
 def assert_private(response, seen, link: str, gunicorn_app) -> None:
     """The page is kept by no cache, hands no Referer on, and its token reached only our API."""
     headers = response.headers
@@ -52,17 +59,11 @@ def test_the_zellyy_reset_page_sets_a_new_password(page, gunicorn_app, celery_wo
     seen = watch(page)
     response = page.goto(link)
     assert page.url == f"{API_URL}/api/v1/auth/reset"  # the token left the address bar
-    page.fill("#password", "new password")
-    page.fill("#repeat", "another password")
-    page.click("#submit")
+    submit(page, "new password", "another password")
     assert page.text_content("#error") == "The two passwords differ."
-    page.fill("#password", "short")
-    page.fill("#repeat", "short")
-    page.click("#submit")
+    submit(page, "short")
     page.wait_for_selector("#error:has-text('Must be 8 to 128 characters')")
-    page.fill("#password", "new password")
-    page.fill("#repeat", "new password")
-    page.click("#submit")
+    submit(page, "new password")
     page.wait_for_selector("#done:visible")
     assert page.is_hidden("#form") and page.is_hidden("#error")
     assert_private(response, seen, link, gunicorn_app)
@@ -72,9 +73,7 @@ def test_the_zellyy_reset_page_sets_a_new_password(page, gunicorn_app, celery_wo
     # The same link again, opened anew: spent.
     page.goto("about:blank")
     page.goto(link)
-    page.fill("#password", "third password")
-    page.fill("#repeat", "third password")
-    page.click("#submit")
+    submit(page, "third password")
     page.wait_for_selector("#error:has-text('This link was already used')")
 
 
@@ -91,13 +90,9 @@ def test_the_money_for_rabbit_reset_page_speaks_korean_and_leads_back_to_the_app
     seen = watch(page)
     response = page.goto(link)
     assert page.get_attribute("html", "lang") == "ko"
-    page.fill("#password", "weakpassword")
-    page.fill("#repeat", "weakpassword")
-    page.click("#submit")
+    submit(page, "weakpassword")
     page.wait_for_selector("#error:has-text('유효한 비밀번호 값이 아닙니다.')")
-    page.fill("#password", "Newrabbit123!")
-    page.fill("#repeat", "Newrabbit123!")
-    page.click("#submit")
+    submit(page, "Newrabbit123!")
     page.wait_for_selector("#done:has-text('비밀번호가 변경되었습니다.')")
     assert page.get_attribute("#home a", "href") == f"{PAGE_ORIGIN}/"
     assert_private(response, seen, link, gunicorn_app)
