@@ -1,14 +1,9 @@
-"""Password-reset requests are limited like logins (per email and per IP, 429 with
-Retry-After); mails to one address are capped without a word that would tell it has an account."""
-
-import dataclasses
+"""Password-reset requests and followed links are limited like logins: per email and per
+IP, 429 with Retry-After. (The cap on mails to one address: tests/worker/test_password_reset.py.)"""
 
 import pytest
 from fixtures.accounts import unique_email
-from fixtures.mail import mails_to, next_mail
 from test_rate_limits import assert_rabbit_429, assert_zellyy_429, limited_client
-
-from models import mails
 
 pytestmark = pytest.mark.redis
 
@@ -57,22 +52,3 @@ def test_following_links_counts_per_ip(config, path, password, check):
         assert client.simulate_post(path, json=body, remote_addr="10.1.3.1").status_code == 400
     check(client.simulate_post(path, json=body, remote_addr="10.1.3.1"))
     assert client.simulate_post(path, json=body, remote_addr="10.1.3.2").status_code == 400
-
-
-def test_an_address_gets_at_most_its_share_of_reset_mails_and_the_answer_stays_the_same(
-    config, celery_worker, smtp_server, zellyy_signup
-):
-    capped = dataclasses.replace(config, rate_limit_recovery_mail="2/hour")
-    client = limited_client(capped, per_email="1000/minute")
-    victim, sentinel = zellyy_signup().email, zellyy_signup().email
-
-    answers = [recover(client, victim) for _ in range(2)] + [password_reset(client, victim)]
-    answers.append(recover(client, victim))
-    assert [a.status_code for a in answers] == [200] * 4
-    assert len({a.text for a in answers[:2] + answers[3:]}) == 1
-    next_mail(smtp_server, victim, mails.ZELLYY_RESET_SUBJECT, seen=1)
-    # A third mail would have been queued before the sentinel's, which is in.
-    recover(client, sentinel)
-    next_mail(smtp_server, sentinel, mails.ZELLYY_RESET_SUBJECT)
-    assert len(mails_to(smtp_server, victim, mails.ZELLYY_RESET_SUBJECT)) == 2
-    assert mails_to(smtp_server, victim, mails.RABBIT_RESET_SUBJECT) == []

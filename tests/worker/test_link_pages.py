@@ -119,6 +119,26 @@ def test_the_zellyy_confirmation_page_confirms_on_opening(
     assert me["email_confirmed_at"].endswith("Z")
 
 
+def test_the_pages_load_nothing_from_elsewhere_and_keep_no_referrer_or_cache(client):
+    for path, lang in (
+        ("/api/v1/auth/reset", "en"),
+        ("/api/auth/reset", "en"),
+        ("/api/v1/auth/confirm", "en"),
+        ("/api/user/password-reset/confirm", "ko"),
+    ):
+        page = client.simulate_get(path)
+        assert page.status_code == 200
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert f'<html lang="{lang}">' in page.text
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["cache-control"] == "no-store"
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+        # No src, no <link>: the one link out (back to the app) is followed by hand.
+        assert "src=" not in page.text and "<link" not in page.text
+        assert re.findall(r'href="([^"]*)"', page.text) in ([], ["http://frontend.test/"])
+
+
 def test_a_page_opened_without_its_token_says_so(page, gunicorn_app):
     page.goto(f"{API_URL}/api/user/password-reset/confirm")
     page.wait_for_selector("#error:has-text('링크가 올바르지 않습니다.')")
