@@ -1,5 +1,8 @@
-"""Password-reset requests and followed links are limited like logins: per email and per
-IP, 429 with Retry-After. (The cap on mails to one address: tests/worker/test_password_reset.py.)"""
+"""Password-reset requests and followed links are limited like logins (429, Retry-After).
+
+Per email and per IP; the cap on mails to one address is in
+tests/worker/test_password_reset.py.
+"""
 
 import pytest
 from fixtures.accounts import unique_email

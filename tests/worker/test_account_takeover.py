@@ -1,5 +1,7 @@
-"""Zellyy sign-ups confirm their address by mail, and an address nobody confirmed is no
-lock: its real owner takes the account over with a password reset, from either app."""
+"""Zellyy confirmation by mail, and takeover of an address nobody confirmed by its owner.
+
+The owner takes such an account over with a password reset, from either app.
+"""
 
 from __future__ import annotations
 

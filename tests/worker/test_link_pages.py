@@ -1,5 +1,8 @@
-"""The pages mailed links open, in a real Chromium against the app under gunicorn: they set a
-password or confirm an address, and the token goes nowhere but back to this API in a body."""
+"""The pages mailed links open, in a real Chromium against the app under gunicorn.
+
+They set a password or confirm an address, and the token goes nowhere but back
+to this API in a request body.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""Password reset on both apps, through the real worker and SMTP server: the link sets the
-password once, within the hour, ends every session on both apps, and tells nobody which
-addresses have accounts."""
+"""Password reset on both apps, through the real worker and SMTP server.
+
+The link sets the password once, within the hour, ends every session on both
+apps, and nobody learns from the answer which addresses have accounts.
+"""
 
 from __future__ import annotations
 
