@@ -63,6 +63,7 @@ class Config:
     renewal_retry_schedule: tuple[int, ...]
     rate_limit_login: str
     rate_limit_ip: str
+    rate_limit_recovery_mail: str
     rate_limit_prefix: str = "rl"
     task_queue: str = "celery"
     # Proxies whose X-Forwarded-For is believed (gunicorn reads the same variable).
@@ -137,6 +138,7 @@ class Config:
             renewal_retry_schedule=_schedule(env, "RENEWAL_RETRY_SCHEDULE", (1, 3, 7)),
             rate_limit_login=_limit(env, "RATE_LIMIT_LOGIN", "10/minute"),
             rate_limit_ip=_limit(env, "RATE_LIMIT_IP", "100/minute"),
+            rate_limit_recovery_mail=_limit(env, "RATE_LIMIT_RECOVERY_MAIL", "5/hour"),
             # Both only matter to tests that share one Redis between runs.
             rate_limit_prefix=env.get("RATE_LIMIT_PREFIX", "rl"),
             task_queue=env.get("CELERY_QUEUE", "celery"),

@@ -11,11 +11,13 @@ from api.deps import Deps
 from api.idempotency import Idempotency
 from api.middleware import BodyLimit, Surface, Transaction
 from api.rabbit import messages as rabbit_messages
+from api.rabbit import recovery as rabbit_recovery
 from api.rabbit import users as rabbit_users
 from api.zellyy import auth as zellyy_auth
 from api.zellyy import card_image as zellyy_card_image
 from api.zellyy import cards as zellyy_cards
 from api.zellyy import payments as zellyy_payments
+from api.zellyy import recovery as zellyy_recovery
 from api.zellyy import shares as zellyy_shares
 from api.zellyy import social as zellyy_social
 from api.zellyy import subscriptions as zellyy_subscriptions
@@ -34,6 +36,7 @@ ZELLYY_PREFIXES = ("/api/v1", "/api")
 # Zellyy paths are relative to ZELLYY_PREFIXES; Money For Rabbit paths are absolute.
 ZELLYY_MODULES = (
     zellyy_auth,
+    zellyy_recovery,
     zellyy_users,
     zellyy_cards,
     zellyy_webhooks,
@@ -43,7 +46,7 @@ ZELLYY_MODULES = (
     zellyy_subscriptions,
     zellyy_payments,
 )
-RABBIT_MODULES = (rabbit_users, rabbit_messages)
+RABBIT_MODULES = (rabbit_users, rabbit_recovery, rabbit_messages)
 
 
 def create_app(config: Config | None = None) -> falcon.App:

@@ -75,10 +75,11 @@ class TokenService:
             raise AuthenticationFailed("Not an access token", key="invalid")
         return claims
 
-    def issue_link(self, purpose: str, subject: str, audience: str, ttl: int) -> str:
-        """A signed, expiring token for a link sent by mail (e.g. email confirmation)."""
+    def issue_link(self, purpose: str, subject: str, audience: str, ttl: int, **claims) -> str:
+        """A signed, expiring token for a link sent by mail, with any further `claims`."""
         now = int(time.time())
         claims = {
+            **claims,
             "sub": subject,
             "aud": audience,
             "iat": now,
@@ -89,10 +90,12 @@ class TokenService:
         }
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
 
-    def verify_link(self, token: str, purpose: str, subject: str, audience: str) -> None:
+    def verify_link(self, token: str, purpose: str, subject: str | None, audience: str) -> dict:
+        """The claims of a link's token; `subject` None accepts any subject."""
         claims = self._decode(token, audience, ["sub", "aud", "exp", "iat", "type"])
-        if claims.get("type") != purpose or claims.get("sub") != subject:
+        if claims.get("type") != purpose or subject not in (None, claims.get("sub")):
             raise AuthenticationFailed("Link does not match", key="invalid")
+        return claims
 
     def _decode(self, token: str, audience: str, required: list[str]) -> dict:
         try:

@@ -29,6 +29,7 @@ class Deps:
                 per_ip=config.rate_limit_ip,
                 prefix=config.rate_limit_prefix,
                 trusted_proxies=config.forwarded_allow_ips,
+                per_mail=config.rate_limit_recovery_mail,
             ),
         )
 

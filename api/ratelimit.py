@@ -28,10 +28,12 @@ class AuthRateLimiter:
         per_ip: str,
         prefix: str = "rl",
         trusted_proxies: str = "127.0.0.1",
+        per_mail: str = "5/hour",
     ):
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
         self._per_email = parse(per_email)
         self._per_ip = parse(per_ip)
+        self._per_mail = parse(per_mail)
         self._prefix = prefix
         self._trusted = {p.strip() for p in trusted_proxies.split(",") if p.strip()}
 
@@ -39,9 +41,15 @@ class AuthRateLimiter:
         """Count one auth attempt; raise RateLimited once either limit is used up."""
         self._hit(self._per_ip, "ip", self.client_ip(req))
         if email:
-            # A digest, so that the shared store holds no list of addresses.
-            key = hashlib.sha256(email_key(email).encode()).hexdigest()[:32]
-            self._hit(self._per_email, "email", key)
+            self._hit(self._per_email, "email", _digest(email))
+
+    def allow_mail(self, email: str) -> bool:
+        """Count one mail asked for to `email`; False once its limit is used up.
+
+        The caller then sends nothing and answers as usual: a refusal would tell
+        which addresses have accounts.
+        """
+        return self._wait(self._per_mail, "mail", _digest(email)) is None
 
     def client_ip(self, req: falcon.Request) -> str:
         """The caller's address: behind a trusted proxy, the nearest untrusted hop it saw.
@@ -60,13 +68,23 @@ class AuthRateLimiter:
         return addr
 
     def _hit(self, item, kind: str, value: str) -> None:
+        wait = self._wait(item, kind, value)
+        if wait is not None:
+            raise RateLimited(retry_after=wait)
+
+    def _wait(self, item, kind: str, value: str) -> int | None:
+        """Count one hit: None if it is allowed, else the seconds until one would be."""
         try:
-            allowed = self._limiter.hit(item, self._prefix, kind, value)
-            if allowed:
-                return
+            if self._limiter.hit(item, self._prefix, kind, value):
+                return None
             reset_at = self._limiter.get_window_stats(item, self._prefix, kind, value).reset_time
         except Exception:
             # A limiter outage must not lock every user out; it is logged loudly instead.
             log.exception("rate limiter unavailable; allowing the request")
-            return
-        raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())))
+            return None
+        return max(1, math.ceil(reset_at - time.time()))
+
+
+def _digest(email: str) -> str:
+    # A digest, so that the shared store holds no list of addresses.
+    return hashlib.sha256(email_key(email).encode()).hexdigest()[:32]

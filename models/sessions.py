@@ -122,18 +122,23 @@ def revoke_session(session: AuthSession) -> None:
 
 def logout(session: AuthSession, scope: str) -> int:
     """End sessions of the session's user as `scope` says; returns how many ended."""
-    now = utcnow()
     if scope == "local":
-        targets = [session] if session.revoked_at is None else []
-    else:
-        targets = list(
-            AuthSession.select(lambda s: s.user == session.user and s.revoked_at is None)
-        )
-        if scope == "others":
-            targets = [s for s in targets if s.id != session.id]
+        ended = session.revoked_at is None
+        revoke_session(session)
+        return int(ended)
+    return end_sessions(session.user, keep=session if scope == "others" else None)
+
+
+def end_sessions(user, keep: AuthSession | None = None) -> int:
+    """End every live session of `user` on both apps but `keep`; returns how many ended."""
+    now = utcnow()
+    targets = AuthSession.select(lambda s: s.user == user and s.revoked_at is None)
+    ended = 0
     for target in targets:
-        target.revoked_at = now
-    return len(targets)
+        if keep is None or target.id != keep.id:
+            target.revoked_at = now
+            ended += 1
+    return ended
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,11 @@ class User(db.Entity):
     def email_confirmed(self) -> bool:
         return self.email_confirmed_at is not None
 
+    def confirm_email(self) -> None:
+        """The address is proven to be the user's; the first proof's time is kept."""
+        if self.email_confirmed_at is None:
+            self.email_confirmed_at = utcnow()
+
     def public_dict(self) -> dict:
         """The user as Zellyy's GET /users/me and the user.created event show it."""
         return {

@@ -20,6 +20,9 @@ INVALID_USERNAME = (
     "유효한 닉네임 값이 아닙니다. 2 ~ 5자, 특수 문자와 초성, 공백은 포함될 수 없습니다."
 )
 EMAIL_NOT_CONFIRMED = "이메일 인증이 되지 않은 계정입니다."
+LINK_EXPIRED = "비밀번호 재설정 링크가 만료되었습니다. 다시 요청해 주세요."
+LINK_USED = "이미 사용된 비밀번호 재설정 링크입니다. 다시 요청해 주세요."
+LINK_INVALID = "잘못된 비밀번호 재설정 링크입니다."
 USER_NOT_FOUND = "사용자를 찾을 수 없습니다."
 FORBIDDEN = "권한이 없습니다."
 BAD_ACCESS = "잘못된 접근입니다."
@@ -46,6 +49,9 @@ _KEYS = {
     "unavailable": (503, UNAVAILABLE),
     "idempotency_key_invalid": (400, IDEMPOTENCY_KEY_INVALID),
     "idempotency_key_reused": (422, IDEMPOTENCY_KEY_REUSED),
+    "link_expired": (400, LINK_EXPIRED),
+    "link_used": (400, LINK_USED),
+    "link_invalid": (400, LINK_INVALID),
 }
 
 _STATUS = {

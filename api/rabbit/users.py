@@ -8,15 +8,12 @@ from api import schemas
 from api.auth import RABBIT, bearer_token
 from api.deps import Deps
 from api.rabbit import errors as texts
+from api.recovery import CONFIRM_LINK_TTL, CONFIRM_PURPOSE
 from api.schemas import obj
 from api.validation import operation
 from models import mails, messages, sessions, users
-from models.clock import utcnow
 from models.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
 from models.tasks import send_after_commit
-
-CONFIRM_LINK_TTL = 3 * 24 * 3600
-CONFIRM_PURPOSE = "email_confirm"
 
 USERNAME = {
     "type": "string",
@@ -96,8 +93,7 @@ class ConfirmEmail(_RabbitResource):
             except AuthenticationFailed:  # bad, expired or foreign: a failed confirmation
                 outcome = "fail"
             else:
-                if user.email_confirmed_at is None:
-                    user.email_confirmed_at = utcnow()
+                user.confirm_email()
                 outcome = "done"
         # Set, not raised: a raised redirect would roll the confirmation back.
         resp.status = falcon.HTTP_303

@@ -1,4 +1,4 @@
-"""Zellyy sign-up, login, token refresh and logout (seed 인증 API)."""
+"""Zellyy sign-up, login, token refresh and logout."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import falcon
 
 from api.auth import ZELLYY
 from api.deps import Deps
+from api.recovery import MailedLinks
 from api.schemas import EMAIL, LOGIN_EMAIL, NO_CONTROL_CHARS, obj
 from api.validation import operation
+from api.zellyy.recovery import PASSWORD, send_confirmation
 from models import sessions, users
 
 SIGNUP = obj(
     ["email", "password", "username"],
     email=EMAIL,
-    password={"type": "string", "minLength": 8, "maxLength": 128},
+    password=PASSWORD,
     username={
         "type": "string",
         "minLength": 1,
@@ -71,11 +73,20 @@ class _AuthResource:
 
 
 class Signup(_AuthResource):
-    @operation("Create an account and start a session", body=SIGNUP, idempotent=True)
+    def __init__(self, deps: Deps):
+        super().__init__(deps)
+        self.links = MailedLinks(deps.tokens, deps.config.public_base_url, ZELLYY)
+
+    @operation(
+        "Create an account and start a session; a confirmation link is mailed",
+        body=SIGNUP,
+        idempotent=True,
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.limiter.check(req, body["email"])
         user = users.create_user(body["email"], body["password"], body["username"])
+        send_confirmation(self.links, user)
         resp.media = self._login_body(user, sessions.start_session(user, ZELLYY, self.refresh_ttl))
 
 

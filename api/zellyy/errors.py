@@ -16,6 +16,13 @@ _DOMAIN = {
     errors.IdempotencyKeyReused: (422, "idempotency_key_reused"),
 }
 
+# Rules whose refusal has a code of its own: mailed links that cannot be used.
+_KEYS = {
+    "link_expired": (400, "token_expired"),
+    "link_used": (400, "token_used"),
+    "link_invalid": (400, "token_invalid"),
+}
+
 # For errors Falcon raises itself (routing, parsing, limits, crashes).
 _HTTP = {
     400: ("invalid_request", "The request could not be understood"),
@@ -43,6 +50,9 @@ def from_domain(ex: errors.DomainError) -> tuple[int, dict]:
             else ("authentication_required")
         )
         return 401, body(code, ex.message or "Authentication required")
+    if ex.key in _KEYS:
+        status, code = _KEYS[ex.key]
+        return status, body(code, ex.message, ex.details)
     for cls, (status, code) in _DOMAIN.items():
         if isinstance(ex, cls):
             return status, body(code, ex.message, ex.details)

@@ -1,4 +1,4 @@
-"""Zellyy's own profile: GET and PATCH /users/me (seed 사용자 API)."""
+"""Zellyy's own profile: GET and PATCH /users/me."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ class Me:
         until = premium_until(user)
         resp.media = {
             **user.public_dict(),
+            "email_confirmed_at": rfc3339(user.email_confirmed_at),
             "is_premium": until is not None,
             "premium_until": rfc3339(until),
         }

@@ -23,6 +23,7 @@ def test_me_shows_the_profile(client, zellyy_signup, prefix):
         "avatar_url",
         "is_premium",
         "premium_until",
+        "email_confirmed_at",
         "created_at",
     }
     assert resp.json["id"] == account.id
@@ -32,6 +33,7 @@ def test_me_shows_the_profile(client, zellyy_signup, prefix):
     assert resp.json["display_name"] is None and resp.json["avatar_url"] is None
     assert resp.json["is_premium"] is False and resp.json["premium_until"] is None
     assert RFC3339_UTC.match(resp.json["created_at"])
+    assert resp.json["email_confirmed_at"] is None  # until the mailed link is followed
 
 
 def patch_me(client, account, body, prefix="/api/v1"):

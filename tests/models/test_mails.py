@@ -63,5 +63,36 @@ def test_a_value_the_template_needs_cannot_be_forgotten():
 
 def test_every_mail_has_both_parts_in_the_repository():
     names = {path.name for path in mails.TEMPLATES.iterdir()}
-    for mail in ("confirmation", "open_day_received", "open_day_none"):
+    for mail in (
+        "confirmation",
+        "open_day_received",
+        "open_day_none",
+        "zellyy_confirmation",
+        "zellyy_password_reset",
+        "rabbit_password_reset",
+    ):
         assert {f"{mail}.txt", f"{mail}.html"} <= names
+
+
+def test_each_app_mails_in_its_own_language_and_look():
+    link = "https://api.example/api/v1/auth/reset#token=abc.def-ghi"
+    zellyy = mails.password_reset("zellyy", "ann@example.com", "Ann", link, 60)
+    rabbit = mails.password_reset("rabbit", "bo@example.com", "토끼", link, 60)
+    assert zellyy.subject == mails.ZELLYY_RESET_SUBJECT and "60 minutes" in zellyy.text
+    assert rabbit.subject == mails.RABBIT_RESET_SUBJECT and "60분" in rabbit.text
+    assert 'lang="en"' in zellyy.html and ">Zellyy<" in zellyy.html
+    assert 'lang="ko"' in rabbit.html and ">Money For Rabbit<" in rabbit.html
+    assert "If the button does not work" in visible(zellyy.html)
+    assert "버튼이 열리지 않으면" in visible(rabbit.html) and "If the button" not in rabbit.html
+    for mail in (zellyy, rabbit):
+        assert link in mail.text and f'href="{link}"' in mail.html
+
+
+def test_the_zellyy_confirmation_mail_warns_whoever_did_not_sign_up():
+    link = "https://api.example/api/v1/auth/confirm#token=abc"
+    mail = mails.zellyy_confirmation("ann@example.com", "<b>Ann</b>", link, 3)
+    assert mail.subject == mails.ZELLYY_CONFIRMATION_SUBJECT
+    assert "Welcome to Zellyy, <b>Ann</b>!" in mail.text and "3 days" in mail.text
+    assert "&lt;b&gt;Ann&lt;/b&gt;" in mail.html and f'href="{link}"' in mail.html
+    for part in (mail.text, visible(mail.html)):
+        assert "Did not sign up?" in part and "resetting its password" in part

@@ -10,15 +10,10 @@ from email.policy import default
 
 import pytest
 from conftest import APP_URL
+from fixtures.mail import parts
 from helpers import wait_for
 
 from models import mails
-
-
-def parts(message) -> dict[str, str]:
-    """The text and HTML alternatives of a mail, by content type."""
-    assert message.get_content_type() == "multipart/alternative"
-    return {part.get_content_type(): part.get_content() for part in message.iter_parts()}
 
 
 @pytest.mark.redis
