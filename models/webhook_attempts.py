@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from models import db
 from models.clock import utcnow
-from models.webhook_outbox import Claim
+from models.webhook_breaker import Breaker
+from models.webhook_outbox import Claim, bound, lock_endpoints
 from models.webhooks import (
     FAILED,
     MANUAL,
@@ -16,7 +18,6 @@ from models.webhooks import (
     RESPONSE_BODY_LIMIT,
     SCHEDULED,
     WebhookDelivery,
-    close_pending,
 )
 
 JITTER = 0.2  # each wait is stretched by up to 20%, so failed receivers are not hit in lockstep
@@ -47,22 +48,33 @@ def response_text(head: bytes) -> str | None:
     return head.decode("utf-8", "replace").replace("\x00", "\ufffd")[:RESPONSE_BODY_LIMIT]
 
 
-def record_attempts(
-    results: list[tuple[Claim, Outcome]], schedule: tuple[int, ...]
-) -> dict[int, float]:
-    """Store each attempt and settle its delivery; returns {delivery id: seconds to next try}.
+@dataclass
+class Settled:
+    """What recording a batch decided: retries ({delivery id: seconds}), pauses ({endpoint: s})."""
 
-    The common case, success, costs two statements for the whole batch; only
+    retries: dict[int, float] = field(default_factory=dict)
+    pauses: dict[uuid.UUID, float] = field(default_factory=dict)
+
+
+def record_attempts(
+    results: list[tuple[Claim, Outcome]], schedule: tuple[int, ...], breaker: Breaker
+) -> Settled:
+    """Store each attempt, settle its delivery, and move its endpoint's breaker.
+
+    The common case, success, costs a few statements for the whole batch; only
     failures are settled one by one.
     """
+    settled = Settled()
     if not results:
-        return {}
+        return settled
+    endpoints = lock_endpoints([claim.endpoint_id for claim, _outcome in results])
     _insert_attempts(results)
     now = utcnow()
     succeeded = [claim for claim, outcome in results if outcome.succeeded]
     for token in {claim.lease_token for claim in succeeded}:
-        ids = {f"id{n}": c.delivery_id for n, c in enumerate(succeeded) if c.lease_token == token}
-        placeholders = ", ".join("$" + name for name in ids)
+        placeholders, ids = bound(
+            "id", [c.delivery_id for c in succeeded if c.lease_token == token]
+        )
         # Only under our own lease: if it ran out and another worker took over, that one settles.
         db.execute(
             "UPDATE webhook_deliveries"  # noqa: S608
@@ -71,8 +83,17 @@ def record_attempts(
             f" WHERE id IN ({placeholders}) AND lease_token = $token",
             {"now": now, "no": False, "token": token, **ids},
         )
+    for claim, outcome in sorted(results, key=lambda result: result[1].started_at):
+        endpoint = endpoints[claim.endpoint_id]
+        if outcome.succeeded:
+            breaker.succeeded(endpoint)
+        elif outcome.status_code == 410:
+            endpoint.disable("The receiver answered 410 Gone")
+        else:
+            pause = breaker.failed(endpoint, outcome.started_at, now)
+            if pause is not None:
+                settled.pauses[endpoint.id] = pause
     failed = [(claim, outcome) for claim, outcome in results if not outcome.succeeded]
-    waits = {}
     if failed:
         ids = [claim.delivery_id for claim, _outcome in failed]
         found = {d.id: d for d in WebhookDelivery.select(lambda d: d.id in ids)}
@@ -82,8 +103,8 @@ def record_attempts(
                 continue
             wait = _settle_failure(delivery, claim, outcome, schedule, now)
             if wait is not None:
-                waits[delivery.id] = wait
-    return waits
+                settled.retries[delivery.id] = wait
+    return settled
 
 
 _ATTEMPT_COLUMNS = (
@@ -133,13 +154,9 @@ def _settle_failure(
     now: datetime,
 ) -> float | None:
     delivery.set(locked_until=None, lease_token=None, manual_requested=False)
-    if outcome.status_code == 410:
-        endpoint = delivery.endpoint
-        endpoint.set(enabled=False, disabled_reason="The receiver answered 410 Gone")
-        delivery.set(status=FAILED, next_attempt_at=None)
-        close_pending(endpoint)
-        return None
-    wait = _next_wait(delivery, claim.trigger, schedule, outcome.retry_after)
+    wait = None
+    if delivery.endpoint.enabled:  # not disabled by this answer or its breaker
+        wait = _next_wait(delivery, claim.trigger, schedule, outcome.retry_after)
     if wait is None:
         delivery.set(status=FAILED, next_attempt_at=None)
         return None

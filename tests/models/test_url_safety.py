@@ -39,7 +39,7 @@ TEREDO_PRIVATE_SERVER = "2001:0:a00:1:8000:63bf:f7f7:f7f7"  # server 10.0.0.1
         "169.254.169.254",
         "100.64.0.1",
         "224.0.0.1",
-        "0.0.0.0",
+        "0.0.0.0",  # noqa: S104 - an address judged, not bound
     ],
 )
 def test_non_public_addresses_are_refused_in_every_form(address):
