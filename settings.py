@@ -130,7 +130,7 @@ class Config:
             webhook_retry_schedule=_schedule(
                 env, "WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE
             ),
-            webhook_concurrency=_int(env, "WEBHOOK_CONCURRENCY", 32, minimum=1),
+            webhook_concurrency=_int(env, "WEBHOOK_CONCURRENCY", 64, minimum=1),
             webhook_endpoint_concurrency=_int(env, "WEBHOOK_ENDPOINT_CONCURRENCY", 8, minimum=1),
             webhook_breaker_failures=_int(env, "WEBHOOK_BREAKER_FAILURES", 5, minimum=1),
             webhook_breaker_pause=_int(env, "WEBHOOK_BREAKER_PAUSE", 60, minimum=1),

@@ -7,10 +7,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pony import orm
+
 from models import db
 from models.clock import utcnow
 from models.webhook_breaker import Breaker
-from models.webhook_outbox import Claim, bound, lock_endpoints
+from models.webhook_claims import Claim, bound, lock_endpoints
 from models.webhooks import (
     FAILED,
     MANUAL,
@@ -18,6 +20,7 @@ from models.webhooks import (
     RESPONSE_BODY_LIMIT,
     SCHEDULED,
     WebhookDelivery,
+    WebhookEndpoint,
 )
 
 JITTER = 0.2  # each wait is stretched by up to 20%, so failed receivers are not hit in lockstep
@@ -50,10 +53,18 @@ def response_text(head: bytes) -> str | None:
 
 @dataclass
 class Settled:
-    """What recording a batch decided: retries ({delivery id: seconds}), pauses ({endpoint: s})."""
+    """What recording a batch decided.
+
+    `retries`: {delivery id: seconds to its next attempt}; `pauses`: {endpoint:
+    seconds of the pause it just began}; `places`: {endpoint: attempts finished},
+    the places they leave for its next due deliveries; `closed`: endpoints whose
+    breaker a success just closed, which may have more attempts in flight now.
+    """
 
     retries: dict[int, float] = field(default_factory=dict)
     pauses: dict[uuid.UUID, float] = field(default_factory=dict)
+    places: dict[uuid.UUID, int] = field(default_factory=dict)
+    closed: list[uuid.UUID] = field(default_factory=list)
 
 
 def record_attempts(
@@ -61,20 +72,24 @@ def record_attempts(
 ) -> Settled:
     """Store each attempt, settle its delivery, and move its endpoint's breaker.
 
-    The common case, success, costs a few statements for the whole batch; only
-    failures are settled one by one.
+    The common case, success at a healthy endpoint, costs a few statements for
+    the whole batch and locks no endpoint; failures are settled one by one.
     """
     settled = Settled()
     if not results:
         return settled
-    endpoints = lock_endpoints([claim.endpoint_id for claim, _outcome in results])
+    for claim, _outcome in results:
+        settled.places[claim.endpoint_id] = settled.places.get(claim.endpoint_id, 0) + 1
+    failing = {c.endpoint_id for c, outcome in results if not outcome.succeeded}
+    healthy = [e for e in settled.places if e not in failing]
+    # Locked: endpoints whose breaker moves (counting a failure, or reset by a success).
+    endpoints = lock_endpoints(failing | set(_with_failures(healthy)))
     _insert_attempts(results)
     now = utcnow()
     succeeded = [claim for claim, outcome in results if outcome.succeeded]
     for token in {claim.lease_token for claim in succeeded}:
-        placeholders, ids = bound(
-            "id", [c.delivery_id for c in succeeded if c.lease_token == token]
-        )
+        mine = [c.delivery_id for c in succeeded if c.lease_token == token]
+        placeholders, ids = bound("id", mine)
         # Only under our own lease: if it ran out and another worker took over, that one settles.
         db.execute(
             "UPDATE webhook_deliveries"  # noqa: S608
@@ -84,9 +99,12 @@ def record_attempts(
             {"now": now, "no": False, "token": token, **ids},
         )
     for claim, outcome in sorted(results, key=lambda result: result[1].started_at):
-        endpoint = endpoints[claim.endpoint_id]
+        endpoint = endpoints.get(claim.endpoint_id)
+        if endpoint is None:
+            continue
         if outcome.succeeded:
-            breaker.succeeded(endpoint)
+            if breaker.succeeded(endpoint):
+                settled.closed.append(endpoint.id)
         elif outcome.status_code == 410:
             endpoint.disable("The receiver answered 410 Gone")
         else:
@@ -105,6 +123,16 @@ def record_attempts(
             if wait is not None:
                 settled.retries[delivery.id] = wait
     return settled
+
+
+def _with_failures(endpoint_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Those of these endpoints whose breaker has counted failures (read, not locked)."""
+    return orm.select(
+        e.id
+        for e in WebhookEndpoint
+        if e.id in endpoint_ids
+        and (e.consecutive_failures > 0 or e.pauses > 0 or e.failing_since is not None)
+    )[:]
 
 
 _ATTEMPT_COLUMNS = (

@@ -34,9 +34,12 @@ class Breaker:
     def pause_for(self, pauses: int) -> float:
         return min(self.pause * 2 ** (pauses - 1), self.max_pause)
 
-    def succeeded(self, endpoint: WebhookEndpoint) -> None:
+    def succeeded(self, endpoint: WebhookEndpoint) -> bool:
+        """Count a successful attempt; returns whether it ended a pause (closing the breaker)."""
+        paused = bool(endpoint.pauses)
         if endpoint.consecutive_failures or endpoint.pauses or endpoint.failing_since:
             endpoint.reset_breaker()
+        return paused
 
     def failed(
         self, endpoint: WebhookEndpoint, started_at: datetime, now: datetime

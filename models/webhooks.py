@@ -192,7 +192,12 @@ def delete_endpoint(endpoint: WebhookEndpoint) -> None:
 
 
 def close_pending(endpoint: WebhookEndpoint) -> None:
-    for delivery in endpoint.deliveries.select(lambda d: d.status == PENDING):
+    """Fail what waits for it; attempts in flight are settled by the worker making them."""
+    now = utcnow()
+    waiting = endpoint.deliveries.select(
+        lambda d: d.status == PENDING and (d.locked_until is None or d.locked_until <= now)
+    )
+    for delivery in waiting:
         delivery.set(status=FAILED, next_attempt_at=None)
 
 

@@ -34,15 +34,17 @@ from models.clock import utcnow
 from models.transaction import after_commit, transaction
 from models.webhook_attempts import Outcome, record_attempts, response_text
 from models.webhook_breaker import Breaker
-from models.webhook_outbox import (
+from models.webhook_claims import (
     ATTEMPT_TIMEOUT,
     CONNECT_TIMEOUT,
     Claim,
     Limits,
     claim,
     claim_due,
-    endpoints_with_due,
+    commit_without_waiting_for_disk,
+    pass_on,
 )
+from models.webhook_outbox import endpoints_with_due
 from models.webhook_signing import secret_key, signed_headers
 from models.webhooks import SEND_DUE_TASK
 from settings import Config
@@ -179,6 +181,7 @@ class Senders:
         claims: list[Claim] = []
         try:
             with transaction():
+                commit_without_waiting_for_disk()
                 claims = work(free)
         finally:
             for _ in range(free - len(claims)):
@@ -212,10 +215,9 @@ class Senders:
                 return
 
     def _record(self, results: list[tuple[Claim, Outcome]]) -> None:
-        """Store a batch of attempts and start what is due next for the same endpoints."""
-        endpoints = list({claim.endpoint_id for claim, _outcome in results})
+        """Store a batch of attempts; their places go to what is due next at the same endpoints."""
 
-        def record_then_claim(free: int) -> list[Claim]:
+        def record_then_pass_on(free: int) -> list[Claim]:
             settled = record_attempts(results, self.config.webhook_retry_schedule, LIMITS.breaker)
             for delivery_id, wait in settled.retries.items():
                 if wait <= MAX_COUNTDOWN:
@@ -223,11 +225,13 @@ class Senders:
             for endpoint_id, pause in settled.pauses.items():
                 if pause <= MAX_COUNTDOWN:  # the probe; longer pauses end with a sweep
                     after_commit(_later(send_due, pause, endpoint_id=str(endpoint_id)))
+            for endpoint_id in settled.closed:  # the probe succeeded: room for more at once
+                after_commit(_later(send_due, 0, endpoint_id=str(endpoint_id)))
             # Without a free sender, what is due waits for the next batch or the sweeper.
-            return claim_due(endpoints, self.config.encryption_key, LIMITS, free)
+            return pass_on(settled.places, self.config.encryption_key, free)
 
         try:
-            self._run(record_then_claim, self._take(wait=False))
+            self._run(record_then_pass_on, self._take(wait=False))
         except Exception:
             # Not recorded: the leases run out and the sweeper sends these again.
             log.exception("recording %d webhook attempts failed", len(results))

@@ -97,26 +97,32 @@ def test_an_endpoint_failing_in_a_row_is_paused_shown_and_probed_back(
 
 
 def test_an_admin_resumes_a_paused_endpoint_at_once(
-    celery_worker, client, admin_headers, register_webhook, make_receiver
+    config, celery_worker, client, admin_headers, register_webhook, make_receiver
 ):
     receiver = make_receiver(default=Answer(503))
     webhook = register_webhook(receiver.url)
-    sign_ups(5)
+    failing_for(webhook["id"], days=0, failures=config.webhook_breaker_failures - 1)
+    sign_ups(1)
     opened(client, admin_headers, webhook["id"])
     with orm.db_session:  # a long pause, such as a few failed probes in a row lead to
         WebhookEndpoint[uuid.UUID(webhook["id"])].set(
             paused_until=utcnow() + timedelta(hours=1), pauses=4
         )
+    sign_ups(3)
     receiver.default = Answer(200)
+    resumed_at = utcnow()
 
     resumed = client.simulate_post(f"{BASE}/{webhook['id']}/resume", headers=admin_headers)
 
     assert resumed.status_code == 200, resumed.text
-    assert resumed.json["breaker"]["state"] == "closed"
+    assert resumed.json["breaker"] == CLOSED
     assert resumed.json["enabled"] is True
     wait_for(lambda: all(d[0] == "succeeded" for d in deliveries_of(webhook["id"])))
-    assert len(receiver.received()) == 10  # five failed attempts, then the five resumed
-    assert shown(client, admin_headers, webhook["id"])["breaker"]["state"] == "closed"
+    (first, *waited) = deliveries_of(webhook["id"])
+    assert first[2][-1] >= resumed_at
+    assert [attempts for _s, _n, attempts in waited if len(attempts) != 1] == []
+    assert all(attempts[0] >= resumed_at for _s, _n, attempts in waited)
+    assert shown(client, admin_headers, webhook["id"])["breaker"] == CLOSED
 
 
 def test_an_endpoint_failing_for_five_days_is_disabled_and_can_be_resumed(

@@ -323,7 +323,7 @@ def test_a_delivery_is_claimed_by_one_worker_at_a_time_and_never_resent_once_del
 ):
     from models.clock import utcnow
     from models.transaction import transaction
-    from models.webhook_outbox import claim
+    from models.webhook_claims import claim
     from models.webhooks import WebhookDelivery
     from worker.webhooks import attempt, limits
 
