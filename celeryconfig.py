@@ -2,7 +2,7 @@
 
 import os
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from settings import QUEUE_DOMAINS, Config
 
@@ -32,7 +32,10 @@ imports = ("worker.mail", "worker.open_day", "worker.webhooks", "worker.social",
 # -Q consumes them all (the Procfile's one `worker`); a busy deploy runs a worker
 # of its own for the webhooks queue (README, "Workers"). CELERY_QUEUE_PREFIX keeps
 # test runs that share one Redis apart.
-task_queues = [Queue(_config.queue(domain)) for domain in QUEUE_DOMAINS]
+task_queues = [
+    Queue(name, Exchange(name), routing_key=name)
+    for name in (_config.queue(domain) for domain in QUEUE_DOMAINS)
+]
 task_routes = {
     # Deliveries: many receivers, some slow or down; their own worker when they grow.
     "webhooks.*": {"queue": _config.queue("webhooks")},
