@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
         first_receipt: dict[str, float] = {}
         for kind, message_id, at in live:
-            if kind == "healthy":
+            if kind == "healthy" and event_of.get(message_id) in committed:  # not a late drain one
                 first_receipt.setdefault(message_id, at)
         latencies = [
             (at - committed[event_of[message_id]]) * 1000

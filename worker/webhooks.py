@@ -2,14 +2,15 @@
 
 Many attempts are in flight per worker process, so that a slow receiver costs
 waiting, not a worker slot. A task only claims deliveries (a lease in the
-database) and hands them to the process's senders: WEBHOOK_CONCURRENCY threads
-that make the attempts. A recorder thread stores finished attempts in batches
-(one transaction for many) and, in the same transaction, claims what is due
-next for the same endpoints, so an endpoint's backlog flows as fast as its
-limit allows. Threads inside the prefork worker rather than a gevent or threads
-pool for the whole worker: the one `worker` command keeps serving every queue,
-the other domains keep their processes to themselves, and nothing is
-monkey-patched; a worker of its own for the webhooks queue runs the same code.
+database, models.webhook_claims) and hands them to the process's senders:
+WEBHOOK_CONCURRENCY threads that make the attempts. A recorder thread stores
+finished attempts in batches (one transaction for many) and, in the same
+transaction, hands their places to what is due next at the same endpoints, so
+an endpoint's backlog flows as fast as its limit allows. Threads inside the
+prefork worker rather than a gevent or threads pool for the whole worker: the
+one `worker` command keeps serving every queue, the other domains keep their
+processes to themselves, nothing is monkey-patched (psycopg2, redis), and a
+worker of its own for the webhooks queue runs the same code.
 
 A task is acknowledged once its deliveries are handed over. That loses
 nothing: the lease is the record of an attempt in flight, and if this process
