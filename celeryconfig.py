@@ -2,7 +2,9 @@
 
 import os
 
-from settings import Config
+from kombu import Exchange, Queue
+
+from settings import QUEUE_DOMAINS, Config
 
 _config = Config.from_env()
 
@@ -31,7 +33,32 @@ imports = (
     "worker.billing",
     "worker.idempotency",
 )
-task_default_queue = _config.task_queue
+
+# A queue per domain, so that a backlog in one (a receiver that never answers, a
+# slow SMTP server) never makes another wait its turn. A worker started without
+# -Q consumes them all (the Procfile's one `worker`); a busy deploy runs a worker
+# of its own for the webhooks queue (README, "Workers"). CELERY_QUEUE_PREFIX keeps
+# test runs that share one Redis apart.
+task_queues = [
+    Queue(name, Exchange(name), routing_key=name)
+    for name in (_config.queue(domain) for domain in QUEUE_DOMAINS)
+]
+task_routes = {
+    # Deliveries: many receivers, some slow or down; their own worker when they grow.
+    "webhooks.*": {"queue": _config.queue("webhooks")},
+    "mail.*": {"queue": _config.queue("mail")},
+    # Posting to the platforms, and the token care that talks to X.
+    "social.*": {"queue": _config.queue("social")},
+    # Renewals charge cards through Stripe: a slow Stripe holds up only billing.
+    "billing.*": {"queue": _config.queue("billing")},
+    # Beat's jobs that only read the database and hand work to the queues above:
+    # they must run on time even when a domain's queue is long.
+    "webhooks.sweep": {"queue": _config.queue("periodic")},
+    "messages.open_day": {"queue": _config.queue("periodic")},
+    "idempotency.*": {"queue": _config.queue("periodic")},
+}
+# Nothing should fall through to it: tests check that every task has a route.
+task_default_queue = _config.queue("periodic")
 task_ignore_result = True  # nothing reads results; the database holds outcomes
 task_serializer = "json"
 accept_content = ("json",)

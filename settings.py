@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent
 # HS256 keys shorter than the hash (32 bytes) weaken every token (RFC 7518 §3.2).
 MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+# The worker's queues, one per task domain (celeryconfig.py routes each task to one).
+QUEUE_DOMAINS = ("webhooks", "mail", "social", "billing", "periodic")
 
 
 class ConfigError(Exception):
@@ -60,12 +62,18 @@ class Config:
     public_base_url: str
     free_card_limit: int
     webhook_retry_schedule: tuple[int, ...]
+    webhook_concurrency: int
+    webhook_endpoint_concurrency: int
+    webhook_breaker_failures: int
+    webhook_breaker_pause: int
+    webhook_breaker_max_pause: int
+    webhook_disable_after: int
     renewal_retry_schedule: tuple[int, ...]
     rate_limit_login: str
     rate_limit_ip: str
     rate_limit_recovery_mail: str
     rate_limit_prefix: str = "rl"
-    task_queue: str = "celery"
+    queue_prefix: str = ""
     # Proxies whose X-Forwarded-For is believed (gunicorn reads the same variable).
     forwarded_allow_ips: str = "127.0.0.1"
     max_body_bytes: int = 1024 * 1024
@@ -83,6 +91,10 @@ class Config:
     @property
     def rate_limit_storage_url(self) -> str:
         return self.redis_url or "memory://"
+
+    def queue(self, domain: str) -> str:
+        """The broker queue of a task domain (see QUEUE_DOMAINS)."""
+        return self.queue_prefix + domain
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -135,13 +147,19 @@ class Config:
             webhook_retry_schedule=_schedule(
                 env, "WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE
             ),
+            webhook_concurrency=_int(env, "WEBHOOK_CONCURRENCY", 64, minimum=1),
+            webhook_endpoint_concurrency=_int(env, "WEBHOOK_ENDPOINT_CONCURRENCY", 8, minimum=1),
+            webhook_breaker_failures=_int(env, "WEBHOOK_BREAKER_FAILURES", 5, minimum=1),
+            webhook_breaker_pause=_int(env, "WEBHOOK_BREAKER_PAUSE", 60, minimum=1),
+            webhook_breaker_max_pause=_int(env, "WEBHOOK_BREAKER_MAX_PAUSE", 3600, minimum=1),
+            webhook_disable_after=_int(env, "WEBHOOK_DISABLE_AFTER", 5 * 24 * 3600, minimum=1),
             renewal_retry_schedule=_schedule(env, "RENEWAL_RETRY_SCHEDULE", (1, 3, 7)),
             rate_limit_login=_limit(env, "RATE_LIMIT_LOGIN", "10/minute"),
             rate_limit_ip=_limit(env, "RATE_LIMIT_IP", "100/minute"),
             rate_limit_recovery_mail=_limit(env, "RATE_LIMIT_RECOVERY_MAIL", "5/hour"),
             # Both only matter to tests that share one Redis between runs.
             rate_limit_prefix=env.get("RATE_LIMIT_PREFIX", "rl"),
-            task_queue=env.get("CELERY_QUEUE", "celery"),
+            queue_prefix=env.get("CELERY_QUEUE_PREFIX", ""),
             forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
             metrics_token=env.get("METRICS_TOKEN") or None,
         )

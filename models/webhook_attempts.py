@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from pony import orm
 
 from models import db
 from models.clock import utcnow
-from models.webhook_outbox import Claim
+from models.webhook_breaker import Breaker
+from models.webhook_claims import Claim, bound, lock_endpoints
 from models.webhooks import (
     FAILED,
     MANUAL,
@@ -16,7 +20,7 @@ from models.webhooks import (
     RESPONSE_BODY_LIMIT,
     SCHEDULED,
     WebhookDelivery,
-    close_pending,
+    WebhookEndpoint,
 )
 
 JITTER = 0.2  # each wait is stretched by up to 20%, so failed receivers are not hit in lockstep
@@ -47,22 +51,45 @@ def response_text(head: bytes) -> str | None:
     return head.decode("utf-8", "replace").replace("\x00", "\ufffd")[:RESPONSE_BODY_LIMIT]
 
 
-def record_attempts(
-    results: list[tuple[Claim, Outcome]], schedule: tuple[int, ...]
-) -> dict[int, float]:
-    """Store each attempt and settle its delivery; returns {delivery id: seconds to next try}.
+@dataclass
+class Settled:
+    """What recording a batch decided.
 
-    The common case, success, costs two statements for the whole batch; only
-    failures are settled one by one.
+    `retries`: {delivery id: seconds to its next attempt}; `pauses`: {endpoint:
+    seconds of the pause it just began}; `places`: {endpoint: attempts finished},
+    the places they leave for its next due deliveries; `closed`: endpoints whose
+    breaker a success just closed, which may have more attempts in flight now.
     """
+
+    retries: dict[int, float] = field(default_factory=dict)
+    pauses: dict[uuid.UUID, float] = field(default_factory=dict)
+    places: dict[uuid.UUID, int] = field(default_factory=dict)
+    closed: list[uuid.UUID] = field(default_factory=list)
+
+
+def record_attempts(
+    results: list[tuple[Claim, Outcome]], schedule: tuple[int, ...], breaker: Breaker
+) -> Settled:
+    """Store each attempt, settle its delivery, and move its endpoint's breaker.
+
+    The common case, success at a healthy endpoint, costs a few statements for
+    the whole batch and locks no endpoint; failures are settled one by one.
+    """
+    settled = Settled()
     if not results:
-        return {}
+        return settled
+    for claim, _outcome in results:
+        settled.places[claim.endpoint_id] = settled.places.get(claim.endpoint_id, 0) + 1
+    failing = {c.endpoint_id for c, outcome in results if not outcome.succeeded}
+    healthy = [e for e in settled.places if e not in failing]
+    # Locked: endpoints whose breaker moves (counting a failure, or reset by a success).
+    endpoints = lock_endpoints(failing | set(_with_failures(healthy)))
     _insert_attempts(results)
     now = utcnow()
     succeeded = [claim for claim, outcome in results if outcome.succeeded]
     for token in {claim.lease_token for claim in succeeded}:
-        ids = {f"id{n}": c.delivery_id for n, c in enumerate(succeeded) if c.lease_token == token}
-        placeholders = ", ".join("$" + name for name in ids)
+        mine = [c.delivery_id for c in succeeded if c.lease_token == token]
+        placeholders, ids = bound("id", mine)
         # Only under our own lease: if it ran out and another worker took over, that one settles.
         db.execute(
             "UPDATE webhook_deliveries"  # noqa: S608
@@ -71,8 +98,20 @@ def record_attempts(
             f" WHERE id IN ({placeholders}) AND lease_token = $token",
             {"now": now, "no": False, "token": token, **ids},
         )
+    for claim, outcome in sorted(results, key=lambda result: result[1].started_at):
+        endpoint = endpoints.get(claim.endpoint_id)
+        if endpoint is None:
+            continue
+        if outcome.succeeded:
+            if breaker.succeeded(endpoint):
+                settled.closed.append(endpoint.id)
+        elif outcome.status_code == 410:
+            endpoint.disable("The receiver answered 410 Gone")
+        else:
+            pause = breaker.failed(endpoint, outcome.started_at, now)
+            if pause is not None:
+                settled.pauses[endpoint.id] = pause
     failed = [(claim, outcome) for claim, outcome in results if not outcome.succeeded]
-    waits = {}
     if failed:
         ids = [claim.delivery_id for claim, _outcome in failed]
         found = {d.id: d for d in WebhookDelivery.select(lambda d: d.id in ids)}
@@ -82,8 +121,18 @@ def record_attempts(
                 continue
             wait = _settle_failure(delivery, claim, outcome, schedule, now)
             if wait is not None:
-                waits[delivery.id] = wait
-    return waits
+                settled.retries[delivery.id] = wait
+    return settled
+
+
+def _with_failures(endpoint_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Those of these endpoints whose breaker has counted failures (read, not locked)."""
+    return orm.select(
+        e.id
+        for e in WebhookEndpoint
+        if e.id in endpoint_ids
+        and (e.consecutive_failures > 0 or e.pauses > 0 or e.failing_since is not None)
+    )[:]
 
 
 _ATTEMPT_COLUMNS = (
@@ -133,13 +182,9 @@ def _settle_failure(
     now: datetime,
 ) -> float | None:
     delivery.set(locked_until=None, lease_token=None, manual_requested=False)
-    if outcome.status_code == 410:
-        endpoint = delivery.endpoint
-        endpoint.set(enabled=False, disabled_reason="The receiver answered 410 Gone")
-        delivery.set(status=FAILED, next_attempt_at=None)
-        close_pending(endpoint)
-        return None
-    wait = _next_wait(delivery, claim.trigger, schedule, outcome.retry_after)
+    wait = None
+    if delivery.endpoint.enabled:  # not disabled by this answer or its breaker
+        wait = _next_wait(delivery, claim.trigger, schedule, outcome.retry_after)
     if wait is None:
         delivery.set(status=FAILED, next_attempt_at=None)
         return None

@@ -2,7 +2,8 @@
 
 An event writes one delivery row per subscribed endpoint (models.webhook_outbox);
 a worker claims due deliveries, sends them outside any transaction, and records
-the attempts, which decide what follows (models.webhook_attempts).
+the attempts, which decide what follows (models.webhook_attempts) and move the
+endpoint's circuit breaker (models.webhook_breaker).
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from models.clock import rfc3339, utcnow
 from models.crypto import encrypt
 from models.errors import InvalidInput, NotFound
 from models.events import EVENT_TYPES, Event
+from models.tasks import send_after_commit
 from models.url_safety import check_url
 from models.webhook_signing import check_secret
 
 RESPONSE_BODY_LIMIT = 1024  # characters of the answer kept with each attempt
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 SCHEDULED, MANUAL = "scheduled", "manual"
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+SEND_DUE_TASK = "webhooks.send_due"
 
 
 class WebhookEndpoint(db.Entity):
@@ -38,7 +42,27 @@ class WebhookEndpoint(db.Entity):
     disabled_reason = orm.Optional(str, 255, nullable=True)
     created_at = orm.Required(datetime, default=utcnow)
     deleted_at = orm.Optional(datetime)
+    # The circuit breaker: failed attempts in a row and since when; while paused_until
+    # is ahead nothing is sent; `pauses` in a row, each longer than the last.
+    consecutive_failures = orm.Required(int, default=0, sql_default="0")
+    failing_since = orm.Optional(datetime)
+    paused_until = orm.Optional(datetime)
+    pauses = orm.Required(int, default=0, sql_default="0")
     deliveries = orm.Set("WebhookDelivery")
+
+    def breaker_state(self, now: datetime) -> str:
+        """closed: sending; open: paused; half_open: the pause is over, one attempt may probe."""
+        if self.paused_until is not None and self.paused_until > now:
+            return OPEN
+        return HALF_OPEN if self.pauses else CLOSED
+
+    def reset_breaker(self) -> None:
+        self.set(consecutive_failures=0, failing_since=None, paused_until=None, pauses=0)
+
+    def disable(self, reason: str) -> None:
+        """Send it nothing more; what waits for it fails (and can be retried by hand)."""
+        self.set(enabled=False, disabled_reason=reason)
+        close_pending(self)
 
     def to_dict(self) -> dict:
         return {
@@ -47,6 +71,12 @@ class WebhookEndpoint(db.Entity):
             "events": list(self.events),
             "enabled": self.enabled,
             "disabled_reason": self.disabled_reason,
+            "breaker": {
+                "state": self.breaker_state(utcnow()),
+                "consecutive_failures": self.consecutive_failures,
+                "failing_since": rfc3339(self.failing_since),
+                "paused_until": rfc3339(self.paused_until),
+            },
             "created_at": rfc3339(self.created_at),
         }
 
@@ -71,8 +101,10 @@ class WebhookDelivery(db.Entity):
     created_at = orm.Required(datetime, default=utcnow)
     attempts = orm.Set("WebhookAttempt", cascade_delete=True)
     orm.composite_key(endpoint, event)
-    orm.composite_index(status, next_attempt_at)  # the sweeper's question
+    orm.composite_index(status, next_attempt_at)  # what is due, over all endpoints
     orm.composite_index(endpoint, id)  # an endpoint's deliveries, newest first
+    orm.composite_index(endpoint, status, next_attempt_at)  # what is due for one endpoint
+    orm.composite_index(endpoint, locked_until)  # its attempts in flight
 
     def to_dict(self, attempts: list[WebhookAttempt]) -> dict:
         return {
@@ -160,8 +192,20 @@ def delete_endpoint(endpoint: WebhookEndpoint) -> None:
 
 
 def close_pending(endpoint: WebhookEndpoint) -> None:
-    for delivery in endpoint.deliveries.select(lambda d: d.status == PENDING):
+    """Fail what waits for it; attempts in flight are settled by the worker making them."""
+    now = utcnow()
+    waiting = endpoint.deliveries.select(
+        lambda d: d.status == PENDING and (d.locked_until is None or d.locked_until <= now)
+    )
+    for delivery in waiting:
         delivery.set(status=FAILED, next_attempt_at=None)
+
+
+def resume_endpoint(endpoint: WebhookEndpoint) -> None:
+    """Close its breaker (and enable it again if it was disabled); send what is due now."""
+    endpoint.reset_breaker()
+    endpoint.set(enabled=True, disabled_reason=None)
+    send_after_commit(SEND_DUE_TASK, endpoint_id=str(endpoint.id))
 
 
 def deliveries_page(endpoint: WebhookEndpoint, page: int, limit: int) -> tuple[list[dict], int]:

@@ -1,66 +1,124 @@
-"""Webhook tasks: one attempt for each of a few deliveries, and the sweeper that re-sends."""
+"""Webhook tasks: claim deliveries for this process's senders; send what is due; the sweeper.
+
+Many attempts are in flight per worker process, so that a slow receiver costs
+waiting, not a worker slot. A task only claims deliveries (a lease in the
+database, models.webhook_claims) and hands them to the process's senders:
+WEBHOOK_CONCURRENCY threads that make the attempts. A recorder thread stores
+finished attempts in batches (one transaction for many) and, in the same
+transaction, hands their places to what is due next at the same endpoints, so
+an endpoint's backlog flows as fast as its limit allows. Threads inside the
+prefork worker rather than a gevent or threads pool for the whole worker: the
+one `worker` command keeps serving every queue, the other domains keep their
+processes to themselves, nothing is monkey-patched (psycopg2, redis), and a
+worker of its own for the webhooks queue runs the same code.
+
+A task is acknowledged once its deliveries are handed over. That loses
+nothing: the lease is the record of an attempt in flight, and if this process
+dies the lease runs out and the sweeper sends the delivery again.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
+import threading
 import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from models import url_safety, webhook_outbox
+from celery import signals
+
+from models import url_safety
 from models.clock import utcnow
 from models.transaction import after_commit, transaction
 from models.webhook_attempts import Outcome, record_attempts, response_text
-from models.webhook_outbox import ATTEMPT_TIMEOUT, BATCH_SIZE, Claim
+from models.webhook_breaker import Breaker
+from models.webhook_claims import (
+    ATTEMPT_TIMEOUT,
+    CONNECT_TIMEOUT,
+    Claim,
+    Limits,
+    claim,
+    claim_due,
+    commit_without_waiting_for_disk,
+    pass_on,
+)
+from models.webhook_outbox import endpoints_with_due
 from models.webhook_signing import secret_key, signed_headers
+from models.webhooks import SEND_DUE_TASK
+from settings import Config
 from telemetry import metrics
 from worker.celery import app, config
 from worker.clients import webhook_http
+
+log = logging.getLogger(__name__)
 
 # Waits up to this are Celery countdowns (well below the broker's visibility
 # timeout); longer ones live only in next_attempt_at and the sweeper sends them.
 MAX_COUNTDOWN = 300
 # A due delivery is the sweeper's once its own task has had this long to run.
 SWEEP_GRACE = 20
-SWEEP_BATCH = 1000
+# Finished attempts recorded in one transaction, at most.
+RECORD_BATCH = 200
+
+
+def limits(config: Config) -> Limits:
+    breaker = Breaker(
+        failures=config.webhook_breaker_failures,
+        pause=config.webhook_breaker_pause,
+        max_pause=config.webhook_breaker_max_pause,
+        disable_after=config.webhook_disable_after,
+    )
+    return Limits(config.webhook_endpoint_concurrency, breaker)
 
 
 @app.task(name="webhooks.deliver", acks_late=True)
-def deliver(delivery_ids: list[int]) -> None:
-    """Idempotent: deliveries that are done, not due, or held by another worker are left alone."""
-    attempt(delivery_ids, config)
+def deliver(delivery_ids: list[int]) -> int:
+    """Idempotent: deliveries that are done, not due, or held by another worker are left alone.
+
+    Those whose endpoint has no room now are left too: they are claimed as the
+    attempts in flight there finish, or by the sweeper.
+    """
+    senders, pending, started = _senders(), set(delivery_ids), 0
+    while pending:
+        ids = list(pending)
+        taken = senders.start(lambda most, ids=ids: claim(ids, config.encryption_key, LIMITS, most))
+        if not taken:
+            break
+        started += len(taken)
+        pending -= {c.delivery_id for c in taken}
+    return started
+
+
+@app.task(name=SEND_DUE_TASK, acks_late=True)
+def send_due(endpoint_id: str) -> int:
+    """Start what is due for one endpoint: after its pause (the probe), a resume, a sweep."""
+    endpoint = uuid.UUID(endpoint_id)
+    return len(
+        _senders().start(lambda most: claim_due([endpoint], config.encryption_key, LIMITS, most))
+    )
 
 
 @app.task(name="webhooks.sweep", acks_late=True)
 def sweep(grace: float = SWEEP_GRACE) -> int:
-    """Send tasks for the deliveries that are due and not in flight (lost or long-waiting)."""
+    """Send what is due and not in flight (lost or long-waiting), endpoint by endpoint."""
     with transaction():
-        due = webhook_outbox.due_deliveries(utcnow(), grace, SWEEP_BATCH)
-    for start in range(0, len(due), BATCH_SIZE):
-        deliver.apply_async(kwargs={"delivery_ids": due[start : start + BATCH_SIZE]})
-    return len(due)
+        endpoints = endpoints_with_due(utcnow(), grace)
+    for endpoint_id in endpoints:
+        send_due.apply_async(kwargs={"endpoint_id": str(endpoint_id)})
+    return len(endpoints)
 
 
-def attempt(delivery_ids: list[int], config) -> list[Outcome]:
-    """Claim, send outside any transaction, record; schedule the next tries there are."""
+def attempt(delivery_ids: list[int], config: Config) -> list[Outcome]:
+    """One round in the calling thread: claim, send one by one, record (no continuation)."""
     with transaction():
-        claims = webhook_outbox.claim(delivery_ids, config.encryption_key)
-    if not claims:
-        return []
-    allow_private = config.webhook_allow_private_urls
-    if len(claims) == 1:
-        outcomes = [_send(claims[0], allow_private)]
-    else:  # in parallel: a slow receiver does not hold up the others
-        outcomes = list(_pool().map(lambda c: _send(c, allow_private), claims))
-    for outcome in outcomes:
-        metrics.WEBHOOK_ATTEMPTS.labels(_outcome_label(outcome)).inc()
+        claims = claim(delivery_ids, config.encryption_key, limits(config), len(delivery_ids))
+    results = [(c, send(c, config.webhook_allow_private_urls)) for c in claims]
     with transaction():
-        waits = record_attempts(
-            list(zip(claims, outcomes, strict=True)), config.webhook_retry_schedule
-        )
-        for delivery_id, wait in waits.items():
-            if wait <= MAX_COUNTDOWN:
-                after_commit(_retry_later(delivery_id, wait))
-    return outcomes
+        record_attempts(results, config.webhook_retry_schedule, limits(config).breaker)
+    return [outcome for _claim, outcome in results]
 
 
 def _outcome_label(outcome: Outcome) -> str:
@@ -69,24 +127,21 @@ def _outcome_label(outcome: Outcome) -> str:
     return "http_error" if outcome.status_code is not None else "no_response"
 
 
-def _retry_later(delivery_id: int, wait: float):
-    return lambda: deliver.apply_async(kwargs={"delivery_ids": [delivery_id]}, countdown=wait)
-
-
-def _send(claim: Claim, allow_private: bool) -> Outcome:
-    is_public = None if allow_private else url_safety.is_public_address
-    if is_public:
-        reason = url_safety.non_public_reason(claim.url)
-        if reason:
-            return Outcome(utcnow(), 0, error=f"blocked: {reason}")
+def send(claim: Claim, allow_private: bool) -> Outcome:
+    """One signed POST; unless allowed, only to public addresses (judged at connect time)."""
     headers = signed_headers(
         secret_key(claim.secret), claim.message_id, int(time.time()), claim.body
     )
     started_at = utcnow()
     reply = webhook_http.post(
-        claim.url, claim.body, headers, timeout=ATTEMPT_TIMEOUT, is_public=is_public
+        claim.url,
+        claim.body,
+        headers,
+        timeout=ATTEMPT_TIMEOUT,
+        connect_timeout=CONNECT_TIMEOUT,
+        is_public=None if allow_private else url_safety.is_public_address,
     )
-    return Outcome(
+    outcome = Outcome(
         started_at,
         reply.duration_ms,
         status_code=reply.status_code,
@@ -94,15 +149,125 @@ def _send(claim: Claim, allow_private: bool) -> Outcome:
         body=response_text(reply.head),
         retry_after=reply.retry_after,
     )
+    metrics.WEBHOOK_ATTEMPTS.labels(_outcome_label(outcome)).inc()
+    return outcome
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+class Senders:
+    """This process's attempts in flight: at most `size`, each on a thread of its own."""
+
+    def __init__(self, size: int, config: Config):
+        self.size = size
+        self.config = config
+        self._free = threading.BoundedSemaphore(size)
+        self._pool = ThreadPoolExecutor(size, thread_name_prefix="webhook")
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._closing = False
+        self._recorder = threading.Thread(target=self._record_forever, name="webhook-recorder")
+        self._recorder.start()
+
+    def start(self, claim: Callable[[int], list[Claim]], wait: bool = True) -> list[Claim]:
+        """Claim as many as there are free senders (waiting for one if `wait`); send them."""
+        free = self._take(wait)
+        return self._run(claim, free) if free else []
+
+    def close(self) -> None:
+        """Let the attempts in flight finish (ATTEMPT_TIMEOUT at most) and record them."""
+        self._closing = True
+        self._pool.shutdown(wait=True)
+        self._done.put(None)
+        self._recorder.join()
+
+    def _take(self, wait: bool) -> int:
+        if self._closing or not self._free.acquire(blocking=wait):
+            return 0
+        taken = 1
+        while taken < self.size and self._free.acquire(blocking=False):
+            taken += 1
+        return taken
+
+    def _run(self, work: Callable[[int], list[Claim]], free: int) -> list[Claim]:
+        """`work(free)` in a transaction; after commit, a sender for each claim it returns."""
+        claims: list[Claim] = []
+        try:
+            with transaction():
+                commit_without_waiting_for_disk()
+                claims = work(free)
+        finally:
+            for _ in range(free - len(claims)):
+                self._free.release()
+        for taken in claims:
+            self._pool.submit(self._attempt, taken)
+        return claims
+
+    def _attempt(self, claim: Claim) -> None:
+        try:
+            outcome = send(claim, self.config.webhook_allow_private_urls)
+        except Exception as ex:  # a bug, not an answer: recorded as a failed attempt
+            log.exception("webhook attempt of delivery %s failed", claim.delivery_id)
+            outcome = Outcome(utcnow(), 0, error=f"internal error: {type(ex).__name__}")
+        finally:
+            self._free.release()
+        self._done.put((claim, outcome))
+
+    def _record_forever(self) -> None:
+        while True:
+            batch = [self._done.get()]
+            while len(batch) < RECORD_BATCH:
+                try:
+                    batch.append(self._done.get_nowait())
+                except queue.Empty:
+                    break
+            finished = [result for result in batch if result is not None]
+            if finished:
+                self._record(finished)
+            if None in batch:
+                return
+
+    def _record(self, results: list[tuple[Claim, Outcome]]) -> None:
+        """Store a batch of attempts; their places go to what is due next at the same endpoints."""
+
+        def record_then_pass_on(free: int) -> list[Claim]:
+            settled = record_attempts(results, self.config.webhook_retry_schedule, LIMITS.breaker)
+            for delivery_id, wait in settled.retries.items():
+                if wait <= MAX_COUNTDOWN:
+                    after_commit(_later(deliver, wait, delivery_ids=[delivery_id]))
+            for endpoint_id, pause in settled.pauses.items():
+                if pause <= MAX_COUNTDOWN:  # the probe; longer pauses end with a sweep
+                    after_commit(_later(send_due, pause, endpoint_id=str(endpoint_id)))
+            for endpoint_id in settled.closed:  # the probe succeeded: room for more at once
+                after_commit(_later(send_due, 0, endpoint_id=str(endpoint_id)))
+            # Without a free sender, what is due waits for the next batch or the sweeper.
+            return pass_on(settled.places, self.config.encryption_key, free)
+
+        try:
+            self._run(record_then_pass_on, self._take(wait=False))
+        except Exception:
+            # Not recorded: the leases run out and the sweeper sends these again.
+            log.exception("recording %d webhook attempts failed", len(results))
 
 
-def _pool() -> ThreadPoolExecutor:
-    """Threads of this process (made after the fork that started it)."""
-    pool = _pools.get(os.getpid())
-    if pool is None:
-        pool = ThreadPoolExecutor(BATCH_SIZE, thread_name_prefix="webhook")
-        _pools[os.getpid()] = pool
-    return pool
+def _later(task, countdown: float, **kwargs) -> Callable[[], object]:
+    return lambda: task.apply_async(kwargs=kwargs, countdown=countdown)
+
+
+LIMITS = limits(config)
+_senders_of: dict[int, Senders] = {}
+_lock = threading.Lock()
+
+
+def _senders() -> Senders:
+    """The senders of this process (made after the fork that started it)."""
+    with _lock:
+        senders = _senders_of.get(os.getpid())
+        if senders is None:
+            senders = _senders_of[os.getpid()] = Senders(config.webhook_concurrency, config)
+        return senders
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _finish_attempts(**_kwargs) -> None:
+    senders = _senders_of.pop(os.getpid(), None)
+    if senders is not None:
+        senders.close()

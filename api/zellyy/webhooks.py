@@ -35,6 +35,7 @@ def routes(deps: Deps) -> dict:
     return {
         "/webhooks": Collection(deps),
         "/webhooks/{webhook_id}": Item(deps),
+        "/webhooks/{webhook_id}/resume": Resume(deps),
         "/webhooks/{webhook_id}/deliveries": Deliveries(deps),
         "/webhooks/{webhook_id}/deliveries/{delivery_id:int}/retry": Retry(deps),
     }
@@ -118,3 +119,15 @@ class Retry(_AdminResource):
         endpoint = webhooks.get_endpoint(webhook_id)
         delivery = webhook_outbox.request_retry(endpoint, delivery_id)
         resp.media = delivery.to_dict(list(delivery.attempts.order_by(lambda a: a.number)))
+
+
+class Resume(_AdminResource):
+    @operation(
+        "Resume an endpoint now: close its circuit breaker, enable it if disabled (admin)",
+        auth=True,
+    )
+    def on_post(self, req: falcon.Request, resp: falcon.Response, webhook_id: str) -> None:
+        self.require_admin(req)
+        endpoint = webhooks.get_endpoint(webhook_id)
+        webhooks.resume_endpoint(endpoint)
+        resp.media = endpoint.to_dict()

@@ -16,15 +16,8 @@ BASE = "/api/v1/webhooks"
 
 
 @pytest.fixture(autouse=True)
-def sent_tasks(monkeypatch) -> list[tuple[str, dict]]:
-    """Tasks this process sends, kept here: these tests check the API, not the worker."""
-    from worker.celery import app
-
-    sent: list[tuple[str, dict]] = []
-    monkeypatch.setattr(
-        app, "send_task", lambda name, *args, **kwargs: sent.append((name, kwargs.get("kwargs")))
-    )
-    return sent
+def _tasks_kept_here(sent_tasks):
+    """These tests check the API, not the worker: the tasks they send stay in this process."""
 
 
 def test_admin_registers_a_webhook_and_the_secret_is_never_shown_again(
@@ -154,6 +147,13 @@ def production_client(config):
         "http://0.0.0.0/hook",
         "http://[::1]/hook",
         "http://[::ffff:10.0.0.1]/hook",
+        "http://[::127.0.0.1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+        "http://[64:ff9b:1::a9fe:a9fe]/hook",
+        "http://[2002:7f00:1::]/hook",
+        "http://[::ffff:0:7f00:1]/hook",
+        "http://[fec0::1]/hook",
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",
         "http://2130706433/hook",
         "http://100.64.0.1/hook",
         "http://does-not-resolve.invalid/hook",
@@ -170,10 +170,18 @@ def test_urls_resolving_to_non_public_addresses_are_refused(production_client, a
     assert "url" in resp.json["error"]["details"]
 
 
-def test_a_public_address_is_accepted_in_production(production_client, admin_headers):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://93.184.215.14/hook",
+        "https://[64:ff9b::5db8:d70e]/hook",  # NAT64 of that address
+        "https://[2002:5db8:d70e::1]/hook",  # 6to4 of it
+    ],
+)
+def test_a_public_address_is_accepted_in_production(production_client, admin_headers, url):
     resp = production_client.simulate_post(
         BASE,
-        json={"url": "https://93.184.215.14/hook", "events": ["user.created"], "secret": "x" * 8},
+        json={"url": url, "events": ["user.created"], "secret": "x" * 8},
         headers=admin_headers,
     )
     assert resp.status_code == 201, resp.text
@@ -381,3 +389,53 @@ def test_one_task_per_event_is_sent_after_commit(
     assert sorted(name for name, _kw in sent_tasks) == ["mail.send", "webhooks.deliver"]
     [deliver] = [kw for name, kw in sent_tasks if name == "webhooks.deliver"]
     assert sorted(deliver["delivery_ids"]) == ids
+
+
+def test_resume_is_for_admins_and_known_endpoints(
+    client, admin_headers, register_webhook, zellyy_signup
+):
+    webhook = register_webhook("http://127.0.0.1:9/hook")
+    user = zellyy_signup()
+    refused = client.simulate_post(f"{BASE}/{webhook['id']}/resume", headers=user.headers)
+    assert refused.status_code == 403
+    assert refused.json["error"]["code"] == "permission_denied"
+    unknown = client.simulate_post(f"{BASE}/{uuid.uuid4()}/resume", headers=admin_headers)
+    assert unknown.status_code == 404
+    assert client.simulate_post(f"{BASE}/{webhook['id']}/resume").status_code == 401
+
+
+def test_resume_enables_a_disabled_endpoint_and_sends_what_is_due(
+    client, admin_headers, register_webhook, sent_tasks
+):
+    from models.clock import utcnow
+    from models.webhooks import WebhookEndpoint
+
+    webhook = register_webhook("http://127.0.0.1:9/hook")
+    with orm.db_session:
+        WebhookEndpoint[uuid.UUID(webhook["id"])].set(
+            enabled=False,
+            disabled_reason="The receiver answered 410 Gone",
+            consecutive_failures=9,
+            failing_since=utcnow() - timedelta(days=1),
+            paused_until=utcnow() + timedelta(hours=1),
+            pauses=3,
+        )
+    paused = client.simulate_get(f"{BASE}/{webhook['id']}", headers=admin_headers).json
+    assert paused["breaker"]["state"] == "open"
+    assert paused["breaker"]["consecutive_failures"] == 9
+
+    resumed = client.simulate_post(f"{BASE}/{webhook['id']}/resume", headers=admin_headers)
+
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json["enabled"] is True
+    assert resumed.json["disabled_reason"] is None
+    assert resumed.json["breaker"] == {
+        "state": "closed",
+        "consecutive_failures": 0,
+        "failing_since": None,
+        "paused_until": None,
+    }
+    assert sent_tasks[-1] == ("webhooks.send_due", {"endpoint_id": webhook["id"]})
+    assert client.simulate_get(f"{BASE}/{webhook['id']}", headers=admin_headers).json == (
+        resumed.json
+    )

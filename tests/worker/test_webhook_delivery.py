@@ -247,12 +247,14 @@ def test_the_sweeper_sends_what_the_broker_never_got(
     assert done["status"] == "succeeded"
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
 def test_urls_resolving_to_private_addresses_are_refused_at_send_time(
-    config, client, admin_headers, register_webhook, receiver, zellyy_signup, broker_down
+    config, client, admin_headers, register_webhook, receiver, zellyy_signup, broker_down, host
 ):
     from worker.webhooks import attempt
 
-    webhook = register_webhook(receiver.url)  # allowed while registering in tests
+    # Allowed while registering in tests; as a host that resolved elsewhere then would be.
+    webhook = register_webhook(receiver.url.replace("127.0.0.1", host))
     zellyy_signup()
     (delivery,) = deliveries(client, admin_headers, webhook["id"])
 
@@ -260,24 +262,11 @@ def test_urls_resolving_to_private_addresses_are_refused_at_send_time(
     (outcome,) = attempt([delivery["id"]], production)
     assert outcome.status_code is None
     assert outcome.error.startswith("blocked: ")
-    assert "127.0.0.1" in outcome.error
+    assert host.strip("[]") in outcome.error
     assert receiver.received() == []
     (recorded,) = deliveries(client, admin_headers, webhook["id"])
     assert recorded["attempts"][0]["error"] == outcome.error
     assert recorded["status"] == "pending"  # retried later, and refused again then
-
-
-def test_the_connection_itself_refuses_non_public_addresses(receiver):
-    """Even a host that passed the DNS check (rebinding) cannot connect to a private address."""
-    from models.url_safety import is_public_address
-    from worker.clients import webhook_http
-
-    outcome = webhook_http.post(receiver.url, b"{}", {}, timeout=15, is_public=is_public_address)
-    assert outcome.error.startswith("blocked: ")
-    assert receiver.received() == []
-    allowed = webhook_http.post(receiver.url, b"{}", {}, timeout=15)
-    assert allowed.status_code == 200
-    assert len(receiver.received()) == 1
 
 
 def test_every_event_is_delivered_when_a_worker_is_killed_mid_delivery(
@@ -289,7 +278,8 @@ def test_every_event_is_delivered_when_a_worker_is_killed_mid_delivery(
     from models.webhooks import WebhookDelivery
     from worker.celery import app
 
-    queue = f"{config.task_queue}-kill-{uuid.uuid4().hex[:6]}"
+    prefix = f"{config.queue_prefix}kill-{uuid.uuid4().hex[:6]}-"
+    queue = prefix + "webhooks"
     monkeypatch.setattr(app, "send_task", functools.partial(app.send_task, queue=queue))
     stuck = threading.Event()
     receiver.script(Answer(hold=stuck), Answer(hold=stuck))
@@ -298,12 +288,12 @@ def test_every_event_is_delivered_when_a_worker_is_killed_mid_delivery(
         with transaction():
             emit("user.created", {"id": str(uuid.uuid4()), "email": f"u{n}@example.com"})
 
-    doomed = start_worker(queue, "doomed")
+    doomed = start_worker(prefix, "doomed")
     receiver.wait_for(2)  # both of its processes are mid-delivery
     doomed.kill()
     stuck.set()
 
-    start_worker(queue, "rescuer")
+    start_worker(prefix, "rescuer")
 
     def all_delivered():
         with orm.db_session:
@@ -333,17 +323,18 @@ def test_a_delivery_is_claimed_by_one_worker_at_a_time_and_never_resent_once_del
 ):
     from models.clock import utcnow
     from models.transaction import transaction
-    from models.webhook_outbox import claim
+    from models.webhook_claims import claim
     from models.webhooks import WebhookDelivery
-    from worker.webhooks import attempt
+    from worker.webhooks import attempt, limits
 
     webhook = register_webhook(receiver.url)
     zellyy_signup()
     (delivery,) = deliveries(client, admin_headers, webhook["id"])
     with transaction():
-        (first,) = claim([delivery["id"]], config.encryption_key)
+        (first,) = claim([delivery["id"]], config.encryption_key, limits(config), 1)
     with transaction():
-        assert claim([delivery["id"]], config.encryption_key) == []  # held by the first
+        # Held by the first.
+        assert claim([delivery["id"]], config.encryption_key, limits(config), 1) == []
     assert attempt([delivery["id"]], config) == []
     assert receiver.received() == []
 

@@ -8,6 +8,7 @@ error, come out.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,14 +17,15 @@ from email.utils import parsedate_to_datetime
 
 import urllib3
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import HTTPError, NewConnectionError
+from urllib3.exceptions import HTTPError, NameResolutionError, NewConnectionError
 
 USER_AGENT = "Zellyy-Webhooks/1.0"
 HEAD_LIMIT = 1024  # bytes of the answer's body returned
 # Read past the head, up to this much, so the connection can be reused.
 DRAIN_LIMIT = 64 * 1024
-# Connections kept per host: a batch of deliveries (8) is sent to one host in parallel.
-CONNECTIONS_PER_HOST = 8
+# Connections kept per host: more than the attempts one endpoint may have in flight (8 unless
+# configured otherwise), so that each finds one to reuse.
+CONNECTIONS_PER_HOST = 32
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Reply:
 
 
 class BlockedAddress(NewConnectionError):
-    """The host's address is not public: refused at connect time, after DNS (no rebinding)."""
+    """The host resolves to a non-public address: refused before connecting to anything."""
 
     def __init__(self, conn, reason: str):
         super().__init__(conn, reason)
@@ -46,19 +48,40 @@ class BlockedAddress(NewConnectionError):
 
 
 class _Guarded:
+    """Resolves the host once, judges every address, then connects to exactly those.
+
+    Judging the addresses that are connected to (not a lookup made earlier)
+    leaves DNS rebinding nothing to win, and a refused host sees no packet.
+    """
+
     is_public: Callable[[str], bool]
 
     def _new_conn(self):
-        sock = super()._new_conn()
-        address = sock.getpeername()[0]
-        if not self.is_public(address):
-            sock.close()
-            raise BlockedAddress(self, f"{self.host} connects to a non-public address ({address})")
-        return sock
+        name = self._dns_host
+        try:
+            infos = socket.getaddrinfo(name, self.port, type=socket.SOCK_STREAM)
+        except socket.gaierror as ex:
+            raise NameResolutionError(self.host, self, ex) from ex
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        for address in addresses:
+            if not self.is_public(address):
+                raise BlockedAddress(
+                    self, f"Host {self.host!r} resolves to a non-public address ({address})"
+                )
+        for n, address in enumerate(addresses):
+            self._dns_host = address  # an address literal: urllib3 looks nothing up again
+            try:
+                return super()._new_conn()
+            except NewConnectionError:
+                if n == len(addresses) - 1:
+                    raise
+            finally:
+                self._dns_host = name
+        raise NewConnectionError(self, f"Host {self.host!r} has no address")
 
 
 def _guarded_pools(is_public: Callable[[str], bool]) -> dict[str, type]:
-    """Pool classes whose connections check the address they reached before sending anything."""
+    """Pool classes whose connections only reach addresses `is_public` accepts."""
     pools = {}
     for scheme, pool in (("http", HTTPConnectionPool), ("https", HTTPSConnectionPool)):
         connection = type(
@@ -96,12 +119,14 @@ def post(
     headers: dict[str, str],
     *,
     timeout: float,
+    connect_timeout: float | None = None,
     is_public: Callable[[str], bool] | None = None,
 ) -> Reply:
     """One attempt; never raises for what the network or the receiver does.
 
-    `timeout` bounds connecting and answering together; with `is_public`, only
-    addresses it accepts are connected to.
+    `timeout` bounds the attempt: connecting (at most `connect_timeout`), each
+    wait for the answer, and reading the start of its body; with `is_public`,
+    only addresses it accepts are connected to.
     """
     start = time.perf_counter()
     try:
@@ -110,13 +135,13 @@ def post(
             url,
             body=body,
             headers=headers,
-            timeout=urllib3.Timeout(total=timeout),
+            timeout=urllib3.Timeout(connect=connect_timeout, total=timeout),
             redirect=False,  # a 3xx is a failure, and never followed
             preload_content=False,
         )
     except (HTTPError, OSError) as ex:
-        return Reply(_elapsed_ms(start), error=_describe(ex, timeout))
-    head = _read_head(response)
+        return Reply(_elapsed_ms(start), error=_describe(ex, timeout, connect_timeout))
+    head = _read_head(response, deadline=start + timeout)
     return Reply(
         _elapsed_ms(start),
         status_code=response.status,
@@ -125,12 +150,15 @@ def post(
     )
 
 
-def _read_head(response: urllib3.BaseHTTPResponse) -> bytes:
-    """The first kilobyte of the body; the connection goes back to the pool if it was short."""
+def _read_head(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+    """The first kilobyte of the body; the connection goes back to the pool if it was short.
+
+    A body still arriving at `deadline` is cut there (its connection closed).
+    """
     try:
         head = response.read(HEAD_LIMIT)
         read = len(head)
-        while read <= DRAIN_LIMIT:
+        while read <= DRAIN_LIMIT and time.perf_counter() < deadline:
             chunk = response.read(8192)
             if not chunk:
                 response.release_conn()
@@ -164,11 +192,13 @@ def _elapsed_ms(start: float) -> int:
     return round((time.perf_counter() - start) * 1000)
 
 
-def _describe(ex: Exception, timeout: float) -> str:
+def _describe(ex: Exception, timeout: float, connect_timeout: float | None) -> str:
     if isinstance(ex, BlockedAddress):
         return f"blocked: {ex.reason}"
     if isinstance(ex, NewConnectionError):  # urllib3 makes it a kind of timeout; it is not
         return f"connection error: {ex.__cause__ or ex}"
+    if isinstance(ex, urllib3.exceptions.ConnectTimeoutError):
+        return f"timeout: no connection within {connect_timeout or timeout:g} s"
     if isinstance(ex, urllib3.exceptions.TimeoutError | TimeoutError):
         return f"timeout: no answer within {timeout:g} s"
     return f"connection error: {type(ex).__name__}: {ex}"
