@@ -58,6 +58,13 @@ class Config:
     # Proxies whose X-Forwarded-For is believed (gunicorn reads the same variable).
     forwarded_allow_ips: str = "127.0.0.1"
     max_body_bytes: int = 1024 * 1024
+    # Seconds any one Redis operation may take (connecting, or waiting for an
+    # answer) before it fails: a stopped or frozen Redis never holds a request.
+    redis_timeout: float = 0.5
+    # Where beat keeps its schedule and lock in Redis (tests give each run its own).
+    redbeat_key_prefix: str = "redbeat:"
+    # Multiplies every period of beat's schedule (tests shrink them).
+    beat_scale: float = 1.0
 
     @property
     def production(self) -> bool:
@@ -70,6 +77,16 @@ class Config:
     @property
     def rate_limit_storage_url(self) -> str:
         return self.redis_url or "memory://"
+
+    @property
+    def redis_options(self) -> dict:
+        """redis-py client options: each operation bounded, and tried once (redis-py would
+        otherwise retry three times with backoff)."""
+        return {
+            "socket_timeout": self.redis_timeout,
+            "socket_connect_timeout": self.redis_timeout,
+            "retry": None,
+        }
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -125,6 +142,9 @@ class Config:
             rate_limit_prefix=env.get("RATE_LIMIT_PREFIX", "rl"),
             task_queue=env.get("CELERY_QUEUE", "celery"),
             forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            redis_timeout=_float(env, "REDIS_TIMEOUT", 0.5),
+            redbeat_key_prefix=env.get("REDBEAT_KEY_PREFIX", "redbeat:"),
+            beat_scale=_float(env, "BEAT_SCALE", 1.0),
         )
 
 
@@ -162,6 +182,19 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int | None = Non
         raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
     if minimum is not None and value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be above 0, not {raw}")
     return value
 
 

@@ -28,8 +28,9 @@ class AuthRateLimiter:
         per_ip: str,
         prefix: str = "rl",
         trusted_proxies: str = "127.0.0.1",
+        storage_options: dict | None = None,
     ):
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url, **(storage_options or {})))
         self._per_email = parse(per_email)
         self._per_ip = parse(per_ip)
         self._prefix = prefix
@@ -37,7 +38,8 @@ class AuthRateLimiter:
 
     def check(self, req: falcon.Request, email: str | None = None) -> None:
         """Count one auth attempt; raise RateLimited once either limit is used up."""
-        self._hit(self._per_ip, "ip", self.client_ip(req))
+        if not self._hit(self._per_ip, "ip", self.client_ip(req)):
+            return  # the store is unavailable: not waited for twice
         if email:
             # A digest, so that the shared store holds no list of addresses.
             key = hashlib.sha256(email_key(email).encode()).hexdigest()[:32]
@@ -59,14 +61,15 @@ class AuthRateLimiter:
                 return hop
         return addr
 
-    def _hit(self, item, kind: str, value: str) -> None:
+    def _hit(self, item, kind: str, value: str) -> bool:
+        """Count one hit; False when the store did not answer (each call is bounded)."""
         try:
             allowed = self._limiter.hit(item, self._prefix, kind, value)
             if allowed:
-                return
+                return True
             reset_at = self._limiter.get_window_stats(item, self._prefix, kind, value).reset_time
-        except Exception:
-            # A limiter outage must not lock every user out; it is logged loudly instead.
-            log.exception("rate limiter unavailable; allowing the request")
-            return
+        except Exception as ex:
+            # A limiter outage must not lock every user out; it is logged instead.
+            log.warning("rate limiter unavailable; allowing the request: %r", ex)
+            return False
         raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())))

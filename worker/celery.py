@@ -34,9 +34,14 @@ app.config_from_object("celeryconfig")
 config = Config.from_env()
 
 
-def publish(name: str, kwargs: dict) -> None:
-    """Send task `name` to the broker: the publisher every process registers with models.tasks."""
-    app.send_task(name, kwargs=kwargs)
+def publish(name: str, kwargs: dict, **options) -> None:
+    """Send task `name` to the broker: the publisher every process registers with models.tasks.
+
+    One try, bounded by the broker's socket timeouts (celeryconfig): a broker that
+    is down fails it within about a second instead of holding the caller. What
+    it carried is in the database, and a sweeper sends it once the broker is back.
+    """
+    app.send_task(name, kwargs=kwargs, retry=False, **options)
 
 
 @signals.worker_process_init.connect
