@@ -30,7 +30,9 @@ class AuthRateLimiter:
         trusted_proxies: str = "127.0.0.1",
         storage_options: dict | None = None,
     ):
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url, **(storage_options or {})))
+        self._limiter = MovingWindowRateLimiter(
+            storage_from_string(storage_url, **(storage_options or {}))
+        )
         self._per_email = parse(per_email)
         self._per_ip = parse(per_ip)
         self._prefix = prefix

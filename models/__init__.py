@@ -18,7 +18,9 @@ db = orm.Database()
 from models import (  # noqa: E402, F401
     cards,
     events,
+    mail_outbox,
     messages,
+    open_day,
     payments,
     sessions,
     shares,

@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 
 from pony import orm
 
-from models import db
+from models import db, outbox
 from models.clock import utcnow
 from models.crypto import decrypt
 from models.errors import Conflict, NotFound
 from models.events import Event, payload
 from models.tasks import send_after_commit
-from models.webhooks import FAILED, MANUAL, PENDING, SCHEDULED, WebhookDelivery, WebhookEndpoint
+from models.webhooks import FAILED, MANUAL, SCHEDULED, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +66,7 @@ def _send_after_commit(delivery_ids: list[int]) -> None:
 
 def due_deliveries(now: datetime, grace: float, limit: int = 1000) -> list[int]:
     """Deliveries due for `grace` seconds that no live lease holds, oldest first."""
-    cutoff = now - timedelta(seconds=grace)
-    rows = orm.select(
-        (d.next_attempt_at, d.id)
-        for d in WebhookDelivery
-        if d.status == PENDING
-        and d.next_attempt_at <= cutoff
-        and (d.locked_until is None or d.locked_until <= now)
-    ).order_by(1)[:limit]
-    return [delivery_id for _due, delivery_id in rows]
+    return outbox.due(WebhookDelivery, now, grace, limit)
 
 
 def request_retry(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery:

@@ -44,6 +44,14 @@ def publish(name: str, kwargs: dict, **options) -> None:
     app.send_task(name, kwargs=kwargs, retry=False, **options)
 
 
+def publish_batches(name: str, key: str, ids: list[int], size: int) -> int:
+    """Publish task `name` for `ids`, `size` at a time as its argument `key`; a sweeper's
+    send. Stops at the first failure: the next sweep sends the rest."""
+    for start in range(0, len(ids), size):
+        publish(name, {key: ids[start : start + size]})
+    return len(ids)
+
+
 @signals.worker_process_init.connect
 @signals.worker_init.connect
 @signals.beat_init.connect

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime
 
-from models import messages
+from models.open_day import OpenDayNotice, queue_open_day_mails
 from models.transaction import transaction
 from worker.celery import app, config
 
@@ -21,8 +20,9 @@ def open_day(open_at: str | None = None, as_of: str | None = None) -> int:
     Beat runs it every few minutes with no arguments: the opening is
     MESSAGES_OPEN_AT and the time is now. `open_at` and `as_of` (ISO 8601) let
     operations and tests name another opening or act as if it were another time.
-    Each mail is claimed in the database before it is sent, so runs that
-    overlap, repeat or restart send it once.
+    Each batch of users is marked told and their mails written to the mail
+    outbox in one transaction, so runs that overlap, repeat or restart mail
+    each user once.
     """
     opening = _instant(open_at) if open_at else config.messages_open_at
     now = _instant(as_of) if as_of else datetime.now(UTC)
@@ -30,35 +30,21 @@ def open_day(open_at: str | None = None, as_of: str | None = None) -> int:
         return 0
     queued = 0
     while True:
-        token = uuid.uuid4().hex
         with transaction():
-            notices = messages.claim_open_day_mails(opening, token, BATCH)
-        # Committed: these mails are ours alone now.
-        if not notices:
+            written = queue_open_day_mails(opening, BATCH, _mail)
+        if written is None:
             return queued
-        sent: list[int] = []
-        try:
-            for notice in notices:
-                app.send_task("mail.send", kwargs=_mail(notice))
-                sent.append(notice.claim_id)
-        finally:
-            # Those not marked (the broker failed) are taken over once their claim is stale.
-            with transaction():
-                messages.mark_open_day_mails_queued(sent)
-        queued += len(sent)
-        log.info("open-day mail queued for %d users", len(sent))
+        queued += written
+        log.info("open-day mail queued for %d users", written)
 
 
-def _mail(notice: messages.OpenDayNotice) -> dict:
-    return {
-        "to": notice.email,
-        "subject": "[Money For Rabbit] 쪽지함이 열렸습니다!",
-        "text": (
-            f"{notice.username} 님, 새해 복 많이 받으세요!\n\n"
-            f"그동안 쪽지 {notice.count:,}개와 {notice.amount:,}원을 받았습니다.\n"
-            f"지금 바로 확인해 보세요.\n\n{config.rabbit_frontend_url}\n"
-        ),
-    }
+def _mail(notice: OpenDayNotice) -> tuple[str, str, None]:
+    text = (
+        f"{notice.username} 님, 새해 복 많이 받으세요!\n\n"
+        f"그동안 쪽지 {notice.count:,}개와 {notice.amount:,}원을 받았습니다.\n"
+        f"지금 바로 확인해 보세요.\n\n{config.rabbit_frontend_url}\n"
+    )
+    return "[Money For Rabbit] 쪽지함이 열렸습니다!", text, None
 
 
 def _instant(raw: str) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from models import url_safety, webhook_outbox
 from models.clock import utcnow
@@ -12,7 +13,7 @@ from models.transaction import after_commit, transaction
 from models.webhook_attempts import Outcome, record_attempts, response_text
 from models.webhook_outbox import ATTEMPT_TIMEOUT, BATCH_SIZE, Claim
 from models.webhook_signing import secret_key, signed_headers
-from worker.celery import app, config
+from worker.celery import app, config, publish, publish_batches
 from worker.clients import webhook_http
 
 # Waits up to this are Celery countdowns (well below the broker's visibility
@@ -34,9 +35,7 @@ def sweep(grace: float = SWEEP_GRACE) -> int:
     """Send tasks for the deliveries that are due and not in flight (lost or long-waiting)."""
     with transaction():
         due = webhook_outbox.due_deliveries(utcnow(), grace, SWEEP_BATCH)
-    for start in range(0, len(due), BATCH_SIZE):
-        deliver.apply_async(kwargs={"delivery_ids": due[start : start + BATCH_SIZE]})
-    return len(due)
+    return publish_batches("webhooks.deliver", "delivery_ids", due, BATCH_SIZE)
 
 
 def attempt(delivery_ids: list[int], config) -> list[Outcome]:
@@ -61,7 +60,7 @@ def attempt(delivery_ids: list[int], config) -> list[Outcome]:
 
 
 def _retry_later(delivery_id: int, wait: float):
-    return lambda: deliver.apply_async(kwargs={"delivery_ids": [delivery_id]}, countdown=wait)
+    return partial(publish, "webhooks.deliver", {"delivery_ids": [delivery_id]}, countdown=wait)
 
 
 def _send(claim: Claim, allow_private: bool) -> Outcome:

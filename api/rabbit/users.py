@@ -13,7 +13,7 @@ from api.validation import operation
 from models import messages, sessions, users
 from models.clock import utcnow
 from models.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
-from models.tasks import send_after_commit
+from models.mail_outbox import queue_mail
 
 CONFIRM_LINK_TTL = 3 * 24 * 3600
 CONFIRM_PURPOSE = "email_confirm"
@@ -77,14 +77,11 @@ class Register(_RabbitResource):
         user = users.create_user(body["email"], body["password"], body["username"])
         token = self.tokens.issue_link(CONFIRM_PURPOSE, str(user.id), RABBIT, CONFIRM_LINK_TTL)
         link = f"{self.config.public_base_url}/api/confirm-user/{user.id}/{token}"
-        send_after_commit(
-            "mail.send",
-            to=user.email,
-            subject="[Money For Rabbit] 이메일 인증을 완료해 주세요",
-            text=(
-                f"{user.username} 님, Money For Rabbit 에 가입해 주셔서 감사합니다.\n\n"
-                f"아래 링크를 눌러 이메일 인증을 완료해 주세요 (3일 동안 유효합니다).\n\n{link}\n"
-            ),
+        queue_mail(
+            user.email,
+            "[Money For Rabbit] 이메일 인증을 완료해 주세요",
+            f"{user.username} 님, Money For Rabbit 에 가입해 주셔서 감사합니다.\n\n"
+            f"아래 링크를 눌러 이메일 인증을 완료해 주세요 (3일 동안 유효합니다).\n\n{link}\n",
         )
         resp.media = {"success": f"{user.username} 님, 회원가입을 환영합니다!"}
 

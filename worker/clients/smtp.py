@@ -22,7 +22,8 @@ class PermanentMailError(Exception):
     """The mail server refused for good (5xx); retrying would not help."""
 
 
-def compose(sender: str, to: str, subject: str, text: str) -> EmailMessage:
+def compose(sender: str, to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
+    """A text mail, or multipart/alternative with an HTML part when `html` is given."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -30,6 +31,8 @@ def compose(sender: str, to: str, subject: str, text: str) -> EmailMessage:
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
     message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     return message
 
 
@@ -43,7 +46,9 @@ def deliver(message: EmailMessage, config) -> None:
 def _write_eml(message: EmailMessage, mail_dir: Path) -> Path:
     mail_dir.mkdir(parents=True, exist_ok=True)
     # 8-bit text, not base64: whoever opens the file can read it and follow its links.
-    message.set_content(message.get_content(), cte="8bit")
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            part.set_content(part.get_content(), subtype=part.get_content_subtype(), cte="8bit")
     path = mail_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(bytes(message))
