@@ -2,7 +2,7 @@
 
 Which broker a task goes to is not the domain's business: each process
 registers its publisher once when it starts (the web app factory, the Celery
-worker and beat, the command line).
+worker, the command line).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ pytest_plugins: list[str] = [
     "fixtures.stripe",
     "fixtures.browser",
     "fixtures.faults",
+    "fixtures.redis_server",
 ]
 VAR_DIR = Path(tempfile.mkdtemp(prefix=f"zellyy-test-{RUN_ID}-"))
 
@@ -83,7 +84,7 @@ else:
     DATABASE_URL = f"sqlite:///{VAR_DIR / 'test.sqlite3'}"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -93,9 +94,9 @@ def _free_port() -> int:
 # every part of the system (this process and the worker it starts) at the stand-ins
 # the fixtures later start there: our app served over real HTTP, the fake social
 # platforms, localstripe.
-APP_PORT = _free_port()
-PLATFORMS_PORT = _free_port()
-STRIPE_PORT = _free_port()
+APP_PORT = free_port()
+PLATFORMS_PORT = free_port()
+STRIPE_PORT = free_port()
 APP_URL = f"http://127.0.0.1:{APP_PORT}"
 PLATFORMS_URL = f"http://127.0.0.1:{PLATFORMS_PORT}"
 STRIPE_URL = f"http://127.0.0.1:{STRIPE_PORT}"
@@ -262,7 +263,7 @@ def smtp_server():
             return "250 OK"
 
     collector = Collector()
-    controller = Controller(collector, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
     controller.start()
     collector.url = f"smtp://127.0.0.1:{controller.port}"
     yield collector

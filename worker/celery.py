@@ -52,9 +52,9 @@ def publish_batches(name: str, key: str, ids: list[int], size: int) -> int:
     return len(ids)
 
 
+# Not beat's: it only sends the schedule's tasks, and needs no database.
 @signals.worker_process_init.connect
 @signals.worker_init.connect
-@signals.beat_init.connect
 def _start_process(**_kwargs) -> None:
     # Idempotent; a prefork child rebinds nothing but opens its own connections.
     init_db(config.database_url)
