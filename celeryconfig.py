@@ -33,15 +33,14 @@ else:
     }
     # The schedule and a lock live in Redis: of all the beat processes started, the
     # one holding the lock runs the schedule; the others wait for it, and one takes
-    # over within redbeat_lock_timeout when the holder dies.
-    beat_scheduler = "redbeat.RedBeatScheduler"
+    # over within redbeat_lock_timeout when the holder dies (worker/beat.py).
+    beat_scheduler = "worker.beat:Scheduler"
     redbeat_redis_url = _config.redis_url
     redbeat_key_prefix = _config.redbeat_key_prefix
     # A waiting beat tries for the lock, and the holder renews it, this often.
     beat_max_loop_interval = 5 * _config.beat_scale
     redbeat_lock_timeout = 25 * _config.beat_scale
-    # Bounded like every Redis call; a short Redis outage is retried, not fatal.
-    redbeat_redis_options = {**_config.redis_options, "retry_period": 60}
+    redbeat_redis_options = _config.redis_options  # bounded like every Redis call
 
 imports = ("worker.mail", "worker.open_day", "worker.webhooks", "worker.social", "worker.billing")
 task_default_queue = _config.task_queue
