@@ -103,7 +103,14 @@ def test_sign_ups_answer_while_redis_is_down_and_everything_follows_once_it_is_b
         answers.append(timed_post(f"{services.url}/api/v1/auth/signup", body))
         body = {"email": rabbit, "password": "Abcdefgh123!", "username": "토끼"}
         answers.append(timed_post(f"{services.url}/api/user/register", body))
+    started = time.monotonic()
+    readiness = requests.get(f"{services.url}/readyz", timeout=60)
+    readiness_took = time.monotonic() - started
     own_redis.start() if fault == "stopped" else own_redis.thaw()
+
+    assert readiness.status_code == 503
+    assert readiness.json()["checks"] == {"database": "ok", "broker": "unreachable"}
+    assert readiness_took < ANSWER_WITHIN
 
     assert [status for status, _ in answers] == [200, 201] * 4
     assert max(seconds for _, seconds in answers) < ANSWER_WITHIN, answers
