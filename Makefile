@@ -12,7 +12,8 @@ $(BIN)/.installed: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-# ... and, for the tests, the test tools on top (requirements-dev.txt).
+# ... and, for `make run` and the tests, the tools on top (requirements-dev.txt:
+# honcho, pytest, localstripe, ...).
 $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
@@ -21,9 +22,13 @@ install: $(BIN)/.installed
 install-dev: $(BIN)/.installed-dev
 
 # Embedded mode: SQLite under ./var/, Celery on the filesystem transport, mail in ./var/mail/.
-run: install
+# honcho hands each process a PORT of its own from PORT up (web gets PORT itself), so
+# the links the worker writes are pinned to web's.
+PORT ?= 8000
+run: install-dev
 	$(BIN)/python -m api.cli migrate
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/honcho start web worker beat
+	PORT=$(PORT) PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://localhost:$(PORT)} \
+	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/honcho start web worker beat
 
 # The whole suite on SQLite, then on PostgreSQL (skipped where there is none, unless CI=true).
 test: install-dev

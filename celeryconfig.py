@@ -42,7 +42,14 @@ else:
     redbeat_lock_timeout = 25 * _config.beat_scale
     redbeat_redis_options = _config.redis_options  # bounded like every Redis call
 
-imports = ("worker.mail", "worker.open_day", "worker.webhooks", "worker.social", "worker.billing")
+imports = (
+    "worker.mail",
+    "worker.open_day",
+    "worker.webhooks",
+    "worker.social",
+    "worker.billing",
+    "worker.idempotency",
+)
 task_default_queue = _config.task_queue
 task_ignore_result = True  # nothing reads results; the database holds outcomes
 task_serializer = "json"
@@ -78,4 +85,7 @@ beat_schedule: dict = {
     # Charges subscriptions ending within the hour and retries past-due ones.
     # Overlapping or repeated runs are safe: a period is charged once.
     "billing-renewals": {"task": "billing.renewals", **_every(600)},
+    # Deletes idempotency keys older than 24 hours. Often, so that each run deletes
+    # only a few minutes' worth; requests already ignore expired keys on their own.
+    "idempotency-purge": {"task": "idempotency.purge", **_every(600)},
 }

@@ -1,9 +1,24 @@
 """gunicorn settings for the `web` process."""
 
+# gunicorn must sit behind a buffering proxy (the Heroku router, nginx): facing
+# clients directly, a client that sends its body slowly holds a worker thread for
+# as long as it likes, and a few such clients were measured to hold every worker.
+
 import multiprocessing
 import os
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+from gunicorn.glogging import Logger
+
+from startup import config_or_exit, services_or_exit
+from telemetry import metrics  # sets PROMETHEUS_MULTIPROC_DIR for the workers it forks
+from telemetry.logs import JsonFormatter
+
+# The master checks before it forks: a missing setting or a database or broker that
+# does not answer is one line and exit 1, not every worker failing to boot in turn.
+_config = config_or_exit()
+services_or_exit(_config)
+
+bind = f"0.0.0.0:{_config.port}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
 # Threads let one worker serve keep-alive connections and overlap database
 # round-trips; Pony keeps one connection and one db_session per thread.
@@ -20,7 +35,32 @@ keepalive = 5
 # Recycling workers bounds any slow leak; jitter keeps them from restarting together.
 max_requests = 10000
 max_requests_jitter = 1000
-accesslog = "-"
+# The app writes one JSON line per request (route template, status, duration,
+# request id, user id) to stderr; gunicorn's access log would print raw paths and
+# query strings, which carry confirmation tokens and image signatures, so it is off.
+accesslog = None
 errorlog = "-"
-# Honour X-Forwarded-For only from the local proxy (Heroku-style routers set it).
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Honour X-Forwarded-For only from the proxy in front ("*" on Heroku, whose router
+# is the only way in); the rate limiter reads the same setting.
+forwarded_allow_ips = _config.forwarded_allow_ips
+
+
+class JsonLogger(Logger):
+    """gunicorn's own messages (workers booting, timing out) as JSON lines, like the app's."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+
+logger_class = JsonLogger
+
+
+def on_starting(server):
+    # Before the first worker: drop the metric files of processes that are gone.
+    metrics.remove_dead_files()
+
+
+def child_exit(server, worker):
+    metrics.mark_dead(worker.pid)

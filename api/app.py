@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import falcon
 
-from api import errors, health, openapi
+from api import errors, health, observability, openapi
+from api.conventions import HeadRouter, SecurityHeaders
+from api.cors import CORS
 from api.deps import Deps
+from api.idempotency import Idempotency
 from api.middleware import BodyLimit, Surface, Transaction
 from api.rabbit import messages as rabbit_messages
 from api.rabbit import users as rabbit_users
@@ -23,6 +24,7 @@ from api.zellyy import webhooks as zellyy_webhooks
 from models import init_db, tasks
 from models.errors import DomainError
 from settings import Config
+from telemetry import logs
 from worker.celery import publish
 
 # Zellyy's resources answer under both prefixes: /api/v1 and the seed's /api.
@@ -46,11 +48,25 @@ RABBIT_MODULES = (rabbit_users, rabbit_messages)
 
 def create_app(config: Config | None = None) -> falcon.App:
     config = config or Config.from_env()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.setup()
     init_db(config.database_url)
     tasks.set_publisher(publish)
 
-    app = falcon.App(middleware=[BodyLimit(config.max_body_bytes), Surface(), Transaction()])
+    # The request log first: its response step runs last, after every other, so it
+    # sees the final status. Then CORS: it answers preflights before the others run,
+    # and (responses run in reverse) it and SecurityHeaders dress every answer, errors
+    # included. Idempotency after Transaction: it stores the answer before Transaction
+    # commits (so replays get fresh CORS, security and request-id headers).
+    middleware = [
+        observability.RequestLog(),
+        CORS(config.cors_allowed_origins),
+        SecurityHeaders(),
+        BodyLimit(config.max_body_bytes),
+        Surface(),
+        Transaction(),
+        Idempotency(config.encryption_key),
+    ]
+    app = falcon.App(middleware=middleware, router=HeadRouter())
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(errors.serialize_http_error)
     app.add_error_handler(Exception, errors.handle_unexpected)
@@ -69,6 +85,7 @@ def create_app(config: Config | None = None) -> falcon.App:
     app.add_route("/healthz", health.Health())
     app.add_route("/readyz", health.Ready(deps.redis, config.var_dir / "broker"))
     app.add_route("/openapi.json", openapi.OpenAPIDocument(app))
+    app.add_route(observability.METRICS_ROUTE, observability.Metrics(config.metrics_token))
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import falcon
@@ -30,11 +31,14 @@ class AccessToken:
 
 
 class TokenService:
-    """Issues and verifies every token the service signs with SECRET_KEY."""
+    """Issues and verifies every token the service signs with SECRET_KEY.
 
-    def __init__(self, secret_key: str, access_ttl: int):
+    `access_ttls` gives each audience (surface) the lifetime of its access tokens.
+    """
+
+    def __init__(self, secret_key: str, access_ttls: Mapping[str, int]):
         self._key = secret_key
-        self.access_ttl = access_ttl
+        self.access_ttls = dict(access_ttls)
         # Failures raise, so only tokens that passed every check are remembered.
         self._verified_access = functools.lru_cache(maxsize=_VERIFIED_CACHE_SIZE)(
             self._check_access
@@ -48,7 +52,7 @@ class TokenService:
             "aud": session.audience,
             "iat": now,
             "nbf": now,
-            "exp": now + self.access_ttl,
+            "exp": now + self.access_ttls[session.audience],
             "jti": uuid.uuid4().hex,
             "sid": str(session.id),
             "type": "access",
@@ -140,4 +144,5 @@ class Authenticator:
         expected_sub = str(user.id) if self.audience == RABBIT else str(user.public_id)
         if claims["sub"] != expected_sub:
             raise AuthenticationFailed("Invalid token", key="invalid")
+        req.context.user_id = user.id  # for the request's log line
         return user, session

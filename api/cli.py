@@ -13,7 +13,8 @@ from models import init_db, tasks
 from models.clock import rfc3339, to_naive_utc, utcnow
 from models.transaction import transaction
 from models.users import User, create_user, email_key
-from settings import Config, ConfigError
+from settings import Config
+from startup import config_or_exit, services_or_exit
 
 
 def migrate(config: Config) -> None:
@@ -76,10 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     renew.add_argument("--as-of", type=_instant, default=None, help="pretend it is this instant")
     args = parser.parse_args(argv)
 
-    try:
-        config = Config.from_env()
-    except ConfigError as ex:
-        parser.exit(2, f"configuration error: {ex}\n")
+    config = config_or_exit()
+    # Only the commands that send tasks need the broker: a release migrates without it.
+    services_or_exit(config, broker=args.command != "migrate")
     from worker.celery import publish  # after the check: it reads the configuration too
 
     tasks.set_publisher(publish)

@@ -23,7 +23,10 @@ class Deps:
     def from_config(cls, config: Config) -> Deps:
         return cls(
             config=config,
-            tokens=TokenService(config.secret_key, config.access_token_ttl),
+            tokens=TokenService(
+                config.secret_key,
+                {ZELLYY: config.access_token_ttl, RABBIT: config.rabbit_access_token_ttl},
+            ),
             redis=(
                 redis.Redis.from_url(config.redis_url, **config.redis_options)
                 if config.redis_url

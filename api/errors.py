@@ -66,11 +66,12 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception,
         handle_domain_error(req, resp, Unavailable(), params)
         return
     if isinstance(ex, _CONCURRENT_CHANGE):
-        log.warning("concurrent change on %s %s: %s", req.method, req.path, ex)
+        log.warning("concurrent change on %s %s: %s", req.method, req.uri_template, ex)
         conflict = Conflict(
             "Another request changed this at the same time; try again", key="concurrent_change"
         )
         handle_domain_error(req, resp, conflict, params)
         return
-    log.exception("unhandled error on %s %s", req.method, req.path)
+    # The route template, not the path: paths may carry tokens.
+    log.exception("unhandled error on %s %s", req.method, req.uri_template)
     raise falcon.HTTPInternalServerError()

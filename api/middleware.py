@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
+import io
+
 import falcon
 
 from models.transaction import transaction
 
 
 class BodyLimit:
-    """Refuse bodies over the limit before anything reads them (413)."""
+    """Refuse bodies over the limit before anything reads them (413).
+
+    A chunked body has no Content-Length: it is read here, up to the limit, and
+    handed on as if it had come with one. Only a server that dechunks (gunicorn
+    says so with wsgi.input_terminated) can give it; elsewhere it is 411.
+    """
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         length = req.content_length
+        if length is None and "chunked" in req.get_header("Transfer-Encoding", default="").lower():
+            length = self._read_chunked(req)
         if length is not None and length > self.max_bytes:
             raise falcon.HTTPContentTooLarge(
                 description=f"The request body is larger than {self.max_bytes} bytes"
             )
+
+    def _read_chunked(self, req: falcon.Request) -> int:
+        """Read the body into memory, stopping one byte past the limit; its length."""
+        if not req.env.get("wsgi.input_terminated"):
+            raise falcon.HTTPLengthRequired(description="Send a Content-Length header")
+        stream, body = req.env["wsgi.input"], bytearray()
+        while len(body) <= self.max_bytes:
+            chunk = stream.read(self.max_bytes + 1 - len(body))
+            if not chunk:
+                break
+            body += chunk
+        if len(body) <= self.max_bytes:
+            req.stream = req.env["wsgi.input"] = io.BytesIO(body)
+            req.env["CONTENT_LENGTH"] = str(len(body))
+        return len(body)
 
 
 class Surface:
@@ -47,10 +71,15 @@ class Transaction:
         if tx is None:
             return
         req.context.transaction = None
-        if req_succeeded or getattr(req.context, "keep_changes", False):
-            tx.__exit__(None, None, None)  # set by the domain error handler
+        if commits(req, req_succeeded):
+            tx.__exit__(None, None, None)
         else:
             tx.__exit__(RequestFailed, RequestFailed(), None)
+
+
+def commits(req: falcon.Request, req_succeeded: bool) -> bool:
+    """Whether the request's transaction commits: on success, or a refusal that keeps changes."""
+    return req_succeeded or getattr(req.context, "keep_changes", False)  # set by error handlers
 
 
 class RequestFailed(Exception):

@@ -6,6 +6,7 @@ import re
 
 import falcon
 
+from api import idempotency
 from api.validation import Operation, operation
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -99,6 +100,15 @@ def _operation(path: str, method: str, resource, spec: Operation) -> dict:
             parameters.append(
                 {"name": name, "in": "query", "required": False, "schema": _clean(schema)}
             )
+    if spec.idempotent:
+        parameters.append(idempotency.PARAMETER)
+        op["responses"].setdefault(
+            "422",
+            {
+                "description": "The Idempotency-Key was already used for a different request",
+                "content": {"application/json": {"schema": error_ref}},
+            },
+        )
     if parameters:
         op["parameters"] = parameters
     if spec.body:

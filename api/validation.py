@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import falcon
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
+from api import idempotency
 from models.errors import InvalidInput
 
 _FORMATS = FormatChecker()
@@ -50,6 +51,7 @@ class Operation:
     auth: bool = False
     status: int = 200
     responses: dict[int, str] = field(default_factory=dict)
+    idempotent: bool = False
 
 
 def operation(
@@ -60,14 +62,16 @@ def operation(
     auth: bool = False,
     status: int = 200,
     responses: dict[int, str] | None = None,
+    idempotent: bool = False,
 ):
     """Declare, validate and document one responder.
 
     With `auth=True` the resource's `self.auth` authenticates the caller into
     `req.context.user` and `req.context.session` first; the parsed body and
-    query land in `req.context.body` and `req.context.query`.
+    query land in `req.context.body` and `req.context.query`. With
+    `idempotent=True` an Idempotency-Key replays the first answer (api.idempotency).
     """
-    spec = Operation(summary, body, query, auth, status, responses or {})
+    spec = Operation(summary, body, query, auth, status, responses or {}, idempotent)
     body_validator = Validator(body, format_checker=_FORMATS) if body else None
     query_validator = Validator(query, format_checker=_FORMATS) if query else None
 
@@ -81,6 +85,8 @@ def operation(
             if query_validator is not None:
                 req.context.query = _validate(query_validator, _query(req, query), "query")
             resp.status = spec.status
+            if spec.idempotent and idempotency.replayed(req, resp):
+                return None
             return responder(self, req, resp, **params)
 
         wrapper.operation = spec

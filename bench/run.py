@@ -117,9 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         # Keys and queue of this run only, removed at the end.
         "RATE_LIMIT_PREFIX": tag,
         "CELERY_QUEUE": tag,
+        # Required in production; no run sends mail, follows a link or serves a browser.
+        "SMTP_URL": "smtp://127.0.0.1:25",
+        "MAIL_FROM": "bench@localhost",
+        "PUBLIC_BASE_URL": "https://bench.invalid",
+        "CORS_ALLOWED_ORIGINS": "https://bench.invalid",
     }
     app = Server("app", "bench.patched:app" if args.patch else "api.wsgi:app", env, var_dir)
-    app.env["PUBLIC_BASE_URL"] = app.url
     if args.patch:
         app.env["BENCH_PATCHES"] = args.patch
     bare = Server("bare", "bench.bare:app", env, var_dir)

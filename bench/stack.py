@@ -98,13 +98,12 @@ class Server:
             self.target,
         ]
         with open(self.log_path, "wb") as log:
-            # stdout is the access log: one line per request, not worth keeping here.
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
                 env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 

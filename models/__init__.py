@@ -18,6 +18,7 @@ db = orm.Database()
 from models import (  # noqa: E402, F401
     cards,
     events,
+    idempotency,
     mail_outbox,
     messages,
     open_day,

@@ -61,6 +61,10 @@ class PaymentRequired(DomainError):
     keeps_changes = True
 
 
+class IdempotencyKeyReused(DomainError):
+    """An Idempotency-Key sent again with a different request (422)."""
+
+
 class RateLimited(DomainError):
     """Too many attempts (429)."""
 

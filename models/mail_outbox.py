@@ -100,13 +100,15 @@ def mark_sent(claim: Claim) -> None:
     _release(claim, status=SENT, sent_at=utcnow(), next_attempt_at=None, last_error=None)
 
 
-def mark_failed(claim: Claim, error: str, permanent: bool) -> None:
-    """A try that failed: tried again later, unless it never can succeed or tries ran out."""
+def mark_failed(claim: Claim, error: str, permanent: bool) -> int | None:
+    """A try that failed: returns the seconds until the next, or None if there is none
+    (it never can succeed, or the tries ran out)."""
     if permanent or claim.attempt >= MAX_ATTEMPTS:
         _release(claim, status=FAILED, next_attempt_at=None, last_error=error[:500])
-        return
+        return None
     wait = min(RETRY_BASE * 2 ** (claim.attempt - 1), RETRY_MAX_WAIT)
     _release(claim, next_attempt_at=utcnow() + timedelta(seconds=wait), last_error=error[:500])
+    return wait
 
 
 def _release(claim: Claim, **changes) -> None:

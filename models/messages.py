@@ -1,4 +1,4 @@
-"""Money For Rabbit messages: the money rules, kept totals, the opening date."""
+"""Money For Rabbit messages: the money rules, kept totals, the opening date, withdrawal."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ MONEYBAG_IMAGE_AMOUNT = 99999
 # A money bag holds any whole amount in this range (won).
 MONEYBAG_MIN, MONEYBAG_MAX = 1, 1_000_000
 PAGE_SIZE = 6
-# What author_name shows once the author has withdrawn.
-WITHDRAWN_AUTHOR = "탈퇴한 사용자"
 KST = timezone(timedelta(hours=9), "KST")
 
 NOT_MONEY_UNIT = "화폐단위에 벗어난 액수를 선택하려면 돈봉투를 사용하세요."
@@ -33,7 +31,8 @@ class Message(db.Entity):
 
     id = orm.PrimaryKey(int, auto=True)
     recipient = orm.Required("User", reverse="received_messages", column="recipient_id")
-    # Null once the author withdraws: the message stays with its recipient.
+    # A withdrawing author's messages go with them (release_user); the column is
+    # nullable only because it was before (migration 0002 removed the NULL rows).
     author = orm.Optional("User", reverse="authored_messages", column="author_id")
     message = orm.Required(str, 150)
     amount = orm.Required(int)
@@ -48,13 +47,10 @@ class Message(db.Entity):
         return f"Money_{amount}.png"
 
     def to_dict(self) -> dict:
-        author = self.author.username if self.author else None
-        return _as_dict(self.id, self.message, self.amount, self.is_moneybag, author)
+        return _as_dict(self.id, self.message, self.amount, self.is_moneybag, self.author.username)
 
 
-def _as_dict(
-    message_id: int, text: str, amount: int, is_moneybag: bool, author: str | None
-) -> dict:
+def _as_dict(message_id: int, text: str, amount: int, is_moneybag: bool, author: str) -> dict:
     is_moneybag = bool(is_moneybag)  # SQLite answers raw SQL with 0 or 1
     return {
         "id": message_id,
@@ -62,7 +58,7 @@ def _as_dict(
         "amount": amount,
         "is_moneybag": is_moneybag,
         "image_name": f"Money_{MONEYBAG_IMAGE_AMOUNT if is_moneybag else amount}.png",
-        "author_name": WITHDRAWN_AUTHOR if author is None else author,
+        "author_name": author,
     }
 
 
@@ -70,8 +66,9 @@ class MessageTotals(db.Entity):
     """How many messages a user received and how much money, kept beside the messages.
 
     Written in the same transaction as each message (write), so that the list and
-    the profile read one row instead of counting every message. A withdrawn author
-    changes nothing here; the row goes with its recipient. Messages loaded behind
+    the profile read one row instead of counting every message. A withdrawing
+    author's messages leave their recipients' rows in the same transaction
+    (release_user); the row goes with its recipient. Messages loaded behind
     write's back (bulk imports) need their row set, or deleted so that the next
     write counts afresh.
     """
@@ -174,16 +171,38 @@ def ensure_open(open_at: datetime | None, now: datetime | None = None) -> None:
 
 
 def release_user(user) -> None:
-    """Before an account is deleted: drop the messages it received, keep those it wrote.
+    """Before an account is deleted: remove the messages it received and those it wrote.
 
-    Done in two statements rather than by Pony's cascade, which would load every
-    message of a popular page into memory and delete them one by one.
+    What a withdrawing user sent goes with them, as the app warns ("보냈던 세뱃돈과
+    덕담은 사라집니다"), and each recipient's totals lose exactly what was removed.
+    Set-based statements rather than Pony's cascade, which would load every
+    message into memory and delete them one by one.
     """
+    params = {"user": user.id}
+    if db.provider.dialect == "PostgreSQL":
+        # One statement: the totals lose exactly the rows deleted, even those a
+        # concurrent request committed after the statement before it began.
+        db.execute(_REMOVED_BY_AUTHOR + _SUBTRACT.format(source="removed"), params)
+    else:
+        # SQLite has one writer at a time: nothing commits between these two.
+        db.execute(_SUBTRACT.format(source="messages WHERE author_id = $user"), params)
+        db.execute("DELETE FROM messages WHERE author_id = $user", params)
     Message.select(lambda m: m.recipient == user).delete(bulk=True)
-    db.execute("DELETE FROM message_totals WHERE recipient_id = $user_id", {"user_id": user.id})
-    db.execute(
-        "UPDATE messages SET author_id = NULL WHERE author_id = $user_id", {"user_id": user.id}
-    )
+    db.execute("DELETE FROM message_totals WHERE recipient_id = $user", params)
+
+
+_REMOVED_BY_AUTHOR = """WITH removed AS (
+    DELETE FROM messages WHERE author_id = $user RETURNING recipient_id, amount
+)
+"""
+# Recipients without a row yet count their messages when read (totals), so
+# only existing rows need the subtraction.
+_SUBTRACT = """UPDATE message_totals
+SET message_count = message_count - lost.n, total_amount = total_amount - lost.amount
+FROM (
+    SELECT recipient_id, COUNT(*) AS n, SUM(amount) AS amount FROM {source} GROUP BY recipient_id
+) AS lost
+WHERE message_totals.recipient_id = lost.recipient_id"""
 
 
 # The totals are written with plain SQL: Pony's cache of the User <-> MessageTotals

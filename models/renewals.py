@@ -88,6 +88,9 @@ def claim_renewal(subscription_id: str, as_of: datetime) -> RenewalClaim | None:
         if record.state == CHARGING:
             log.warning("renewal %s is still charging; waiting for its outcome", record.key)
         return None
+    if sub.next_period_end() <= as_of:
+        _restart_at(sub, as_of)
+        record = None  # the charge is keyed by the new end: nothing is recorded for it yet
     kind = RENEWAL if sub.status == ACTIVE else RETRY
     payment = start_attempt(sub, kind, record)
     return RenewalClaim(str(sub.id), str(payment.id), payment.charge_args(sub.customer_id, user))
@@ -102,6 +105,20 @@ def settle_renewal(
     if payment.status != PENDING:
         return
     settle(sub, payment, outcome, as_of, schedule, dunning=True)
+
+
+def _restart_at(sub: Subscription, as_of: datetime) -> None:
+    """Renewals were missed for a whole period or more: the next period starts now.
+
+    The pass did not run (beat stopped, payments not configured) while the
+    subscription stayed premium. Charging the period after the paid one would bill
+    the customer for time already gone, and each later pass for one more missed
+    period. A customer who never canceled expects to keep the subscription and to
+    pay for time still to come: the missed time is written off, and the charge
+    about to be made pays for a period from `as_of`, as a new subscription would.
+    """
+    now = as_of.replace(microsecond=0)
+    sub.set(end_date=now, anchor=now, periods=0)
 
 
 def _is_due(sub: Subscription, as_of: datetime) -> bool:

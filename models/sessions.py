@@ -75,23 +75,28 @@ def start_session(user, audience: str, refresh_ttl: int) -> Issued:
     return Issued(session, _new_refresh_token(session, refresh_ttl))
 
 
-def rotate(token: str, audience: str, refresh_ttl: int) -> Issued:
+def rotate(token: str, audience: str, refresh_ttl: int, reuse_interval: int = 0) -> Issued:
     """Spend `token` and issue its successor in the same session.
 
-    A token that was already spent revokes its whole session: someone holds a
-    copy. Of two concurrent refreshes with one token exactly one wins; the
-    other is refused without revoking, since it cannot be told from a client
-    that retried a request whose answer it lost.
+    A token that was already spent is refused. Presented more than
+    `reuse_interval` seconds after it was spent, it also revokes its whole
+    session: someone holds a copy. Within the interval it ends nothing, since
+    that is what a client sends whose requests expired together and each
+    refreshed with the same token. Of concurrent refreshes with one token
+    exactly one wins, and the others, refused within the interval, leave the
+    winner's tokens valid.
     """
     row = RefreshToken.get(token_hash=_hash(token))
     if row is None or row.session.audience != audience:
         raise AuthenticationFailed("Invalid refresh token", key="invalid")
     session = row.session
     if row.spent_at is not None:
-        revoke_session(session)
-        # The revocation must outlive the refusal.
+        stolen = utcnow() - row.spent_at > timedelta(seconds=reuse_interval)
+        if stolen:
+            revoke_session(session)
+        # A revocation must outlive the refusal.
         raise AuthenticationFailed(
-            "Refresh token was already used", key="refresh_reused", keep_changes=True
+            "Refresh token was already used", key="refresh_reused", keep_changes=stolen
         )
     now = utcnow()
     if row.expires_at <= now:

@@ -22,7 +22,7 @@ from models.crypto import decrypt
 from models.errors import Conflict, NotFound
 from models.events import Event, payload
 from models.tasks import send_after_commit
-from models.webhooks import FAILED, MANUAL, SCHEDULED, WebhookDelivery, WebhookEndpoint
+from models.webhooks import FAILED, MANUAL, PENDING, SCHEDULED, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,11 @@ def _send_after_commit(delivery_ids: list[int]) -> None:
 def due_deliveries(now: datetime, grace: float, limit: int = 1000) -> list[int]:
     """Deliveries due for `grace` seconds that no live lease holds, oldest first."""
     return outbox.due(WebhookDelivery, now, grace, limit)
+
+
+def count_due(now: datetime) -> int:
+    """Deliveries whose next attempt is due: the outbox's backlog, in flight ones included."""
+    return orm.count(d for d in WebhookDelivery if d.status == PENDING and d.next_attempt_at <= now)
 
 
 def request_retry(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery:

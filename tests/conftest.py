@@ -34,6 +34,7 @@ pytest_plugins: list[str] = [
     "fixtures.browser",
     "fixtures.faults",
     "fixtures.redis_server",
+    "fixtures.servers",
 ]
 VAR_DIR = Path(tempfile.mkdtemp(prefix=f"zellyy-test-{RUN_ID}-"))
 
@@ -84,7 +85,7 @@ else:
     DATABASE_URL = f"sqlite:///{VAR_DIR / 'test.sqlite3'}"
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -94,9 +95,9 @@ def free_port() -> int:
 # every part of the system (this process and the worker it starts) at the stand-ins
 # the fixtures later start there: our app served over real HTTP, the fake social
 # platforms, localstripe.
-APP_PORT = free_port()
-PLATFORMS_PORT = free_port()
-STRIPE_PORT = free_port()
+APP_PORT = _free_port()
+PLATFORMS_PORT = _free_port()
+STRIPE_PORT = _free_port()
 APP_URL = f"http://127.0.0.1:{APP_PORT}"
 PLATFORMS_URL = f"http://127.0.0.1:{PLATFORMS_PORT}"
 STRIPE_URL = f"http://127.0.0.1:{STRIPE_PORT}"
@@ -121,6 +122,8 @@ TEST_ENV = {
     "RATE_LIMIT_PREFIX": f"rl-{RUN_ID}",
     "CELERY_QUEUE": f"test-{RUN_ID}",
     "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+    # This process and the worker it starts add up their metrics here.
+    "PROMETHEUS_MULTIPROC_DIR": str(VAR_DIR / "metrics"),
 }
 if DATABASE_URL:
     TEST_ENV["DATABASE_URL"] = DATABASE_URL
@@ -257,13 +260,19 @@ def smtp_server():
     class Collector:
         def __init__(self):
             self.messages = []
+            self.deferred: set[str] = set()
 
         async def handle_DATA(self, server, session, envelope):
+            # A recipient named defer-once-… is refused for now (4xx) the first time.
+            for rcpt in envelope.rcpt_tos:
+                if rcpt.startswith("defer-once") and rcpt not in self.deferred:
+                    self.deferred.add(rcpt)
+                    return "451 4.3.0 Try again later"
             self.messages.append(envelope)
             return "250 OK"
 
     collector = Collector()
-    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+    controller = Controller(collector, hostname="127.0.0.1", port=_free_port())
     controller.start()
     collector.url = f"smtp://127.0.0.1:{controller.port}"
     yield collector

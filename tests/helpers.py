@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +36,40 @@ def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def at_once(calls: list[Callable], timeout: float = 60.0) -> list:
+    """Run each call in its own thread, all released at the same instant.
+
+    Returns, in order, what each call returned or the exception it raised.
+    """
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            results[i] = calls[i]()
+        except BaseException as ex:
+            results[i] = ex
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return results
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Ask a process to stop; kill it if it has not within `timeout` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class Process:
@@ -113,3 +149,25 @@ class Beat(Process):
         started = "beat: Starting" if waiting else "beat: Acquired lock"
         ready = lambda p: started in p.log()  # noqa: E731
         super().__init__(celery("beat", "--loglevel=INFO"), log_path, env, ready)
+
+
+def json_lines(text: str) -> list[dict]:
+    """The JSON log lines of a process's output; any other line fails the test."""
+    import json
+
+    lines = []
+    for line in text.splitlines():
+        if line.strip():
+            lines.append(json.loads(line))
+    return lines
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample's value in a Prometheus text exposition; 0 when it is not there."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0

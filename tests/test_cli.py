@@ -108,10 +108,3 @@ def test_an_unknown_command_is_refused():
     result = cli("drop-everything")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
-
-
-def test_a_configuration_error_is_reported_without_a_traceback(tmp_path):
-    result = cli("migrate", APP_ENV="production", SECRET_KEY="", VAR_DIR=str(tmp_path))
-    assert result.returncode == 2
-    assert "SECRET_KEY" in result.stderr
-    assert "Traceback" not in result.stderr

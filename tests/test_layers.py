@@ -3,7 +3,10 @@
 From the bottom up:
 
 - `settings` (configuration from the environment) imports nothing of ours;
-  `celeryconfig` only settings.
+  `celeryconfig` only settings; `startup` (what each process checks before it
+  works: settings, database, broker) only settings, and the web and worker call it;
+  `telemetry` (JSON logs, request ids, Prometheus metrics) only settings, and the
+  web and worker use it.
 - `worker.clients` (HTTP and SMTP to the outside) take and return plain values
   and import only each other. The Stripe client is the one exception: it
   implements the domain's payment gateway, so it imports that interface
@@ -36,6 +39,8 @@ NOT_READ = {"tests", "bench", "migrations", ".venv", "var"}
 LAYERS = {
     "settings": "settings",
     "celeryconfig": "celeryconfig",
+    "startup": "startup",
+    "telemetry": "telemetry",
     "worker.clients": "clients",
     "models": "models",
     "worker": "worker",
@@ -47,10 +52,12 @@ LAYERS = {
 ALLOWED = {
     "settings": set(),
     "celeryconfig": {"settings"},
+    "startup": {"settings"},
+    "telemetry": {"settings"},
     "clients": {"clients"},
     "models": {"models"},
-    "worker": {"worker", "models", "clients", "settings"},
-    "web": {"web", "models", "settings"},
+    "worker": {"worker", "models", "clients", "settings", "startup", "telemetry"},
+    "web": {"web", "models", "settings", "startup", "telemetry"},
     "zellyy": {"zellyy", "web", "models", "clients"},
     "rabbit": {"rabbit", "web", "models"},
 }

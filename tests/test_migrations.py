@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from conftest import ROOT
 from helpers import cli, wait_for
-from previous_release import PREVIOUS_RELEASE, ROWS, stored
+from previous_release import BO, PREVIOUS_RELEASE, ROWS, stored
 
 from migrations.runner import (
     BASELINE,
@@ -257,3 +257,32 @@ def lock_held(url: str):
 def open_files(pid: int) -> set[str]:
     fds = f"/proc/{pid}/fd"
     return {os.path.realpath(os.path.join(fds, fd)) for fd in os.listdir(fds)}
+
+
+def test_messages_of_authors_who_withdrew_earlier_go_and_their_recipients_are_recounted(
+    empty_database,
+):
+    url = empty_database()
+    migrate(url, "0001_baseline")
+    users = {"users": ROWS["users"]}
+    message = ROWS["messages"][0]
+    orphans = [
+        {**message, "id": 2, "author_id": None, "amount": 500, "is_moneybag": False},
+        {**message, "id": 3, "author_id": None, "amount": 1000, "is_moneybag": False},
+    ]
+    insert(url, users)
+    insert(url, {"messages": [message, *orphans]})
+    insert(
+        url, {"message_totals": [{"recipient_id": BO, "message_count": 3, "total_amount": 11500}]}
+    )
+
+    migrate(url, "0002_withdrawn_authors")
+
+    def messages_and_totals(connection):
+        ids = connection.exec_driver_sql("SELECT id FROM messages ORDER BY id").scalars().all()
+        totals = connection.exec_driver_sql(
+            "SELECT message_count, total_amount FROM message_totals"
+        ).all()
+        return ids, [tuple(row) for row in totals]
+
+    assert read(url, messages_and_totals) == ([1], [(1, 10000)])

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 from celery import Celery
-from conftest import RUN_ID, free_port
+from conftest import RUN_ID, _free_port
 from helpers import Beat, Process, Worker, wait_for
 from pony import orm
 
@@ -37,7 +37,7 @@ QUEUE = f"outage-{RUN_ID}"
 @pytest.fixture
 def services(config, own_redis, smtp_server, tmp_path):
     """web (gunicorn), two workers and beat, on the test's own Redis."""
-    port = free_port()
+    port = _free_port()
     env = {
         **os.environ,
         "REDIS_URL": own_redis.url,

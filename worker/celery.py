@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import Celery, Task, signals
 
 from models import connection_lost, init_db, tasks
-from settings import Config
+from startup import config_or_exit, services_or_exit
+from worker import observability  # noqa: F401 - connects the request id, task log and metrics signals
 
 # A task that lost its database connection runs again after 1, 2, 4 … 30 s (about 3 minutes).
 DB_RETRIES = 10
@@ -31,7 +32,9 @@ class DatabaseTask(Task):
 
 app = Celery("zellyy", task_cls=DatabaseTask)
 app.config_from_object("celeryconfig")
-config = Config.from_env()
+# Read when `celery --app worker.celery` loads this module: bad settings end the
+# command with one line per problem instead of Celery's traceback.
+config = config_or_exit()
 
 
 def publish(name: str, kwargs: dict, **options) -> None:
@@ -52,10 +55,17 @@ def publish_batches(name: str, key: str, ids: list[int], size: int) -> int:
     return len(ids)
 
 
-# Not beat's: it only sends the schedule's tasks, and needs no database.
 @signals.worker_process_init.connect
-@signals.worker_init.connect
 def _start_process(**_kwargs) -> None:
     # Idempotent; a prefork child rebinds nothing but opens its own connections.
     init_db(config.database_url)
     tasks.set_publisher(publish)
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _check_services_then_start(**_kwargs) -> None:
+    # Without this the worker would retry a dead broker forever and fail on the
+    # database only at its first task; SystemExit passes through Celery's signal.
+    services_or_exit(config)
+    _start_process()

@@ -14,29 +14,34 @@ SWEEP_BATCH = 1000
 MAILS_PER_TASK = 10
 
 
-@app.task(name=mail_outbox.DELIVER_TASK, acks_late=True)
-def deliver(mail_ids: list[int]) -> None:
-    """Idempotent: mails that are sent, not due, or held by another worker are left alone."""
-    for mail_id in mail_ids:
-        send_one(mail_id)
+@app.task(name=mail_outbox.DELIVER_TASK, bind=True, acks_late=True, max_retries=None)
+def deliver(self, mail_ids: list[int]) -> None:
+    """Idempotent: mails that are sent, not due, or held by another worker are left alone.
+
+    Mails the server refused for now are tried again when due, by a retry of
+    this task (the sweeper would send them too, a little later).
+    """
+    waits = {mail_id: wait for mail_id in mail_ids if (wait := send_one(mail_id)) is not None}
+    if waits:
+        raise self.retry(kwargs={"mail_ids": sorted(waits)}, countdown=max(waits.values()))
 
 
-def send_one(mail_id: int) -> None:
-    """Claim, send outside any transaction, mark it sent or schedule the next try."""
+def send_one(mail_id: int) -> int | None:
+    """Claim, send outside any transaction, mark it sent or schedule the next try (its wait)."""
     with transaction():
         claim = mail_outbox.claim(mail_id)
     if claim is None:
-        return
+        return None
     message = smtp.compose(config.mail_from, claim.to, claim.subject, claim.text, claim.html)
     try:
         smtp.deliver(message, config)
     except (OSError, smtp.TransientMailError, smtp.PermanentMailError) as ex:
+        permanent = isinstance(ex, smtp.PermanentMailError)
         with transaction():
-            permanent = isinstance(ex, smtp.PermanentMailError)
-            mail_outbox.mark_failed(claim, f"{type(ex).__name__}: {ex}", permanent)
-        return
+            return mail_outbox.mark_failed(claim, f"{type(ex).__name__}: {ex}", permanent)
     with transaction():
         mail_outbox.mark_sent(claim)
+    return None
 
 
 @app.task(name="mail.sweep", acks_late=True)

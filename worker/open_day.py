@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from models import mails
 from models.open_day import OpenDayNotice, queue_open_day_mails
 from models.transaction import transaction
 from worker.celery import app, config
@@ -38,13 +39,10 @@ def open_day(open_at: str | None = None, as_of: str | None = None) -> int:
         log.info("open-day mail queued for %d users", written)
 
 
-def _mail(notice: OpenDayNotice) -> tuple[str, str, None]:
-    text = (
-        f"{notice.username} 님, 새해 복 많이 받으세요!\n\n"
-        f"그동안 쪽지 {notice.count:,}개와 {notice.amount:,}원을 받았습니다.\n"
-        f"지금 바로 확인해 보세요.\n\n{config.rabbit_frontend_url}\n"
-    )
-    return "[Money For Rabbit] 쪽지함이 열렸습니다!", text, None
+def _mail(notice: OpenDayNotice) -> tuple[str, str, str]:
+    page_url = f"{config.rabbit_frontend_url}/user/{notice.user_id}"
+    mail = mails.open_day(notice.email, notice.username, notice.count, notice.amount, page_url)
+    return mail.subject, mail.text, mail.html
 
 
 def _instant(raw: str) -> datetime:

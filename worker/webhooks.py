@@ -13,6 +13,7 @@ from models.transaction import after_commit, transaction
 from models.webhook_attempts import Outcome, record_attempts, response_text
 from models.webhook_outbox import ATTEMPT_TIMEOUT, BATCH_SIZE, Claim
 from models.webhook_signing import secret_key, signed_headers
+from telemetry import metrics
 from worker.celery import app, config, publish, publish_batches
 from worker.clients import webhook_http
 
@@ -49,6 +50,8 @@ def attempt(delivery_ids: list[int], config) -> list[Outcome]:
         outcomes = [_send(claims[0], allow_private)]
     else:  # in parallel: a slow receiver does not hold up the others
         outcomes = list(_pool().map(lambda c: _send(c, allow_private), claims))
+    for outcome in outcomes:
+        metrics.WEBHOOK_ATTEMPTS.labels(_outcome_label(outcome)).inc()
     with transaction():
         waits = record_attempts(
             list(zip(claims, outcomes, strict=True)), config.webhook_retry_schedule
@@ -57,6 +60,12 @@ def attempt(delivery_ids: list[int], config) -> list[Outcome]:
             if wait <= MAX_COUNTDOWN:
                 after_commit(_retry_later(delivery_id, wait))
     return outcomes
+
+
+def _outcome_label(outcome: Outcome) -> str:
+    if outcome.succeeded:
+        return "succeeded"
+    return "http_error" if outcome.status_code is not None else "no_response"
 
 
 def _retry_later(delivery_id: int, wait: float):

@@ -92,6 +92,7 @@ class Messages(_MessagesResource):
         auth=True,
         status=201,
         responses={404: "No such user"},
+        idempotent=True,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         body = req.context.body

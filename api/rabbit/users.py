@@ -10,7 +10,7 @@ from api.deps import Deps
 from api.rabbit import errors as texts
 from api.schemas import obj
 from api.validation import operation
-from models import messages, sessions, users
+from models import mails, messages, sessions, users
 from models.clock import utcnow
 from models.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
 from models.mail_outbox import queue_mail
@@ -58,7 +58,8 @@ class _RabbitResource:
     def __init__(self, deps: Deps):
         self.tokens = deps.tokens
         self.limiter = deps.limiter
-        self.refresh_ttl = deps.config.refresh_token_ttl
+        self.refresh_ttl = deps.config.rabbit_refresh_token_ttl
+        self.reuse_interval = deps.config.refresh_reuse_interval
         self.config = deps.config
         self.auth = deps.rabbit_auth
 
@@ -70,19 +71,17 @@ class _RabbitResource:
 
 
 class Register(_RabbitResource):
-    @operation("Register; a confirmation link is mailed", body=REGISTER, status=201)
+    @operation(
+        "Register; a confirmation link is mailed", body=REGISTER, status=201, idempotent=True
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.limiter.check(req, body["email"])
         user = users.create_user(body["email"], body["password"], body["username"])
         token = self.tokens.issue_link(CONFIRM_PURPOSE, str(user.id), RABBIT, CONFIRM_LINK_TTL)
         link = f"{self.config.public_base_url}/api/confirm-user/{user.id}/{token}"
-        queue_mail(
-            user.email,
-            "[Money For Rabbit] 이메일 인증을 완료해 주세요",
-            f"{user.username} 님, Money For Rabbit 에 가입해 주셔서 감사합니다.\n\n"
-            f"아래 링크를 눌러 이메일 인증을 완료해 주세요 (3일 동안 유효합니다).\n\n{link}\n",
-        )
+        mail = mails.confirmation(user.email, user.username, link, CONFIRM_LINK_TTL // 86400)
+        queue_mail(mail.to, mail.subject, mail.text, mail.html)
         resp.media = {"success": f"{user.username} 님, 회원가입을 환영합니다!"}
 
 
@@ -119,7 +118,7 @@ class Login(_RabbitResource):
 class Refresh(_RabbitResource):
     @operation("Trade the refresh token (as Bearer) for a new pair; single use")
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        issued = sessions.rotate(bearer_token(req), RABBIT, self.refresh_ttl)
+        issued = sessions.rotate(bearer_token(req), RABBIT, self.refresh_ttl, self.reuse_interval)
         resp.media = self._pair(issued)
 
 
@@ -129,8 +128,7 @@ class Withdraw(_RabbitResource):
         user = req.context.user
         if req.context.body["username"] != user.username:
             raise InvalidInput(texts.BAD_ACCESS)
-        messages.release_user(user)
-        user.delete()
+        users.withdraw(user)
 
 
 class Profile(_RabbitResource):

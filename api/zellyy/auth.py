@@ -52,6 +52,7 @@ class _AuthResource:
         self.tokens = deps.tokens
         self.limiter = deps.limiter
         self.refresh_ttl = deps.config.refresh_token_ttl
+        self.reuse_interval = deps.config.refresh_reuse_interval
         self.auth = deps.zellyy_auth
 
     def _session_body(self, issued: sessions.Issued) -> dict:
@@ -70,7 +71,7 @@ class _AuthResource:
 
 
 class Signup(_AuthResource):
-    @operation("Create an account and start a session", body=SIGNUP)
+    @operation("Create an account and start a session", body=SIGNUP, idempotent=True)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.limiter.check(req, body["email"])
@@ -90,7 +91,8 @@ class Login(_AuthResource):
 class Refresh(_AuthResource):
     @operation("Trade a refresh token for a new token pair (single use)", body=REFRESH)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        issued = sessions.rotate(req.context.body["refresh_token"], ZELLYY, self.refresh_ttl)
+        token = req.context.body["refresh_token"]
+        issued = sessions.rotate(token, ZELLYY, self.refresh_ttl, self.reuse_interval)
         resp.media = self._session_body(issued)
 
 

@@ -80,6 +80,7 @@ class Cards:
         auth=True,
         status=201,
         responses={403: "The free plan's card limit is reached"},
+        idempotent=True,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = req.context.user

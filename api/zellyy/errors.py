@@ -13,6 +13,7 @@ _DOMAIN = {
     errors.PaymentRequired: (402, "payment_failed"),
     errors.RateLimited: (429, "rate_limit_exceeded"),
     errors.Unavailable: (503, "service_unavailable"),
+    errors.IdempotencyKeyReused: (422, "idempotency_key_reused"),
 }
 
 # For errors Falcon raises itself (routing, parsing, limits, crashes).

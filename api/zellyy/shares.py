@@ -40,6 +40,7 @@ class Share:
         auth=True,
         status=202,
         responses={404: "No such card or platform", 400: "Platform not connected"},
+        idempotent=True,
     )
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, card_id: str, platform: str

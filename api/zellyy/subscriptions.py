@@ -65,6 +65,7 @@ class Subscriptions:
         auth=True,
         status=201,
         responses={**PAYMENT_ERRORS, 409: "An active or past-due subscription exists"},
+        idempotent=True,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body

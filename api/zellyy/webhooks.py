@@ -54,7 +54,9 @@ class _AdminResource:
 
 
 class Collection(_AdminResource):
-    @operation("Register a webhook endpoint (admin)", body=CREATE, auth=True, status=201)
+    @operation(
+        "Register a webhook endpoint (admin)", body=CREATE, auth=True, status=201, idempotent=True
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.require_admin(req)
         body = req.context.body

@@ -41,8 +41,8 @@ class Rabbit:
                 email_confirmed_at=utcnow(),
             )
             orm.flush()  # the id goes into the token
-            session = start_session(user, RABBIT, config.refresh_token_ttl).session
-            tokens = TokenService(config.secret_key, config.access_token_ttl)
+            session = start_session(user, RABBIT, config.rabbit_refresh_token_ttl).session
+            tokens = TokenService(config.secret_key, {RABBIT: config.rabbit_access_token_ttl})
             self.token = tokens.issue_access(session).token
             self.id = user.id
         self.client = client
@@ -439,35 +439,42 @@ def test_the_public_profile_shows_the_money_received(client, ann, bob):
     assert answer.json == {"user_info": {"username": "앤", "total_amount": 62345}}
 
 
-def test_messages_stay_with_their_recipient_when_the_author_withdraws(client, ann, bob, cat):
-    kept = bob.write(ann, amount=10000).json
-    cat.write(ann, amount=500)
-    answer = client.simulate_delete(
-        "/api/user/withdraw", json={"username": "밥"}, headers=bob.headers
+def withdraw(client, user):
+    return client.simulate_delete(
+        "/api/user/withdraw", json={"username": user.username}, headers=user.headers
     )
-    assert answer.status_code == 204
+
+
+def test_a_withdrawing_authors_messages_go_with_them(client, ann, bob, cat):
+    """The app warns: "보냈던 세뱃돈과 덕담은 사라집니다" (what you sent disappears)."""
+    gone = [bob.write(ann, amount=10000).json, bob.write(ann, amount=777, is_moneybag=True).json]
+    stays = cat.write(ann, amount=500).json
+    bob.write(cat, amount=1000)
+    assert withdraw(client, bob).status_code == 204
 
     body = ann.list().json
-    assert body["message_set_count"] == 2
-    assert body["user_info"]["total_amount"] == 10500
-    assert body["messages"][1] == {**kept, "author_name": "탈퇴한 사용자"}
-    assert ann.detail(kept["id"]).json["author_name"] == "탈퇴한 사용자"
-    assert client.simulate_get(f"/api/user/{ann.id}").json["user_info"]["total_amount"] == 10500
+    assert body["message_set_count"] == 1
+    assert body["user_info"]["total_amount"] == 500
+    assert body["messages"] == [stays]
+    for message in gone:
+        missing = ann.detail(message["id"])
+        assert missing.status_code == 404 and missing.json == {"error": "쪽지를 찾을 수 없습니다."}
+    assert client.simulate_get(f"/api/user/{ann.id}").json["user_info"]["total_amount"] == 500
+    assert cat.list().json["message_set_count"] == 0
+    assert client.simulate_get(f"/api/user/{cat.id}").json["user_info"]["total_amount"] == 0
 
 
 def test_a_withdrawn_recipients_messages_go_with_them(client, ann, bob, cat):
     for _ in range(8):
         bob.write(ann, amount=100)
     ann.write(cat, amount=1000)
-    answer = client.simulate_delete(
-        "/api/user/withdraw", json={"username": "앤"}, headers=ann.headers
-    )
-    assert answer.status_code == 204
+    cat.write(bob, amount=500)
+    assert withdraw(client, ann).status_code == 204
     with orm.db_session:
         assert orm.count(m for m in Message) == 1
         assert User.get(id=ann.id) is None
-    assert cat.list().json["messages"][0]["author_name"] == "탈퇴한 사용자"
-    assert cat.list().json["user_info"]["total_amount"] == 1000
+    assert cat.list().json["user_info"]["total_amount"] == 0
+    assert bob.list().json["user_info"]["total_amount"] == 500
 
 
 def test_a_renamed_author_shows_under_the_new_name(client, ann, bob):

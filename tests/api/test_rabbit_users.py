@@ -7,6 +7,7 @@ from fixtures.accounts import (
     claims_of,
     now,
     sign,
+    spent_earlier,
     unique_email,
     unsigned,
     user_id_of,
@@ -17,8 +18,14 @@ TOKEN_INVALID = {"error": "잘못된 토큰입니다."}
 TOKEN_EXPIRED = {"error": "토큰이 만료되었습니다."}
 BAD_CREDENTIALS = {"error": "이메일과 비밀번호를 확인하세요."}
 INVALID_EMAIL = {"error": "유효한 이메일 값이 아닙니다."}
-INVALID_PASSWORD = {"error": "유효한 비밀번호 값이 아닙니다."}
-INVALID_USERNAME = {"error": "유효한 닉네임 값이 아닙니다."}
+# Whole, character for character: the web app shows them as they are.
+INVALID_PASSWORD = {
+    "error": "유효한 비밀번호 값이 아닙니다. 12 ~ 16자, 대문자 1개, 소문자 1개, "
+    "숫자 1개 및 특수 문자 1개를 포함해야 합니다."
+}
+INVALID_USERNAME = {
+    "error": "유효한 닉네임 값이 아닙니다. 2 ~ 5자, 특수 문자와 초성, 공백은 포함될 수 없습니다."
+}
 
 
 def register(client, email=None, password=RABBIT_PASSWORD, username="토끼"):
@@ -247,20 +254,64 @@ def test_refresh_takes_the_refresh_token_as_bearer(client, rabbit_register):
     assert claims["sid"] == claims_of(account.access_token)["sid"]
 
 
+REFRESH_REUSED = {"error": "refresh token 은 2회 이상 사용될 수 없습니다."}
+
+
 def test_a_refresh_token_works_once(client, rabbit_register):
     account = rabbit_register()
     assert refresh(client, account.refresh_token).status_code == 200
     again = refresh(client, account.refresh_token)
     assert again.status_code == 401
-    assert again.json == {"error": "refresh token 은 2회 이상 사용될 수 없습니다."}
+    assert again.json == REFRESH_REUSED
 
 
-def test_reuse_ends_the_session(client, rabbit_register):
+def test_reuse_within_the_interval_ends_nothing(client, rabbit_register):
+    """The web app refreshes once per failed request: two that expired together send one token."""
+    account = rabbit_register()
+    winner = refresh(client, account.refresh_token).json
+    spent_earlier(account.refresh_token, 5)
+    loser = refresh(client, account.refresh_token)
+    assert loser.status_code == 401 and loser.json == REFRESH_REUSED
+    assert rename(client, account, "새이름", token=winner["access_token"]).status_code == 200
+    assert refresh(client, winner["refresh_token"]).status_code == 200
+
+
+def test_reuse_after_the_interval_ends_the_session(client, rabbit_register):
     account = rabbit_register()
     successor = refresh(client, account.refresh_token).json
-    refresh(client, account.refresh_token)
+    spent_earlier(account.refresh_token, 11)
+    replay = refresh(client, account.refresh_token)
+    assert replay.status_code == 401 and replay.json == REFRESH_REUSED
     assert refresh(client, successor["refresh_token"]).status_code == 401
     resp = rename(client, account, "새이름", token=successor["access_token"])
+    assert resp.status_code == 401 and resp.json == TOKEN_INVALID
+
+
+def test_tokens_live_three_and_seven_days(client, rabbit_register, zellyy_signup):
+    from pony import orm
+
+    from models.sessions import RefreshToken, _hash
+
+    account = rabbit_register()
+    claims = claims_of(account.access_token)
+    assert claims["exp"] - claims["iat"] == 3 * 24 * 3600
+    renewed = refresh(client, account.refresh_token).json
+    renewed_claims = claims_of(renewed["access_token"])
+    assert renewed_claims["exp"] - renewed_claims["iat"] == 3 * 24 * 3600
+    zellyy = claims_of(zellyy_signup().access_token)
+    assert zellyy["exp"] - zellyy["iat"] == 3600  # Zellyy keeps its hour
+    with orm.db_session:
+        for token in (account.refresh_token, renewed["refresh_token"]):
+            row = RefreshToken.get(token_hash=_hash(token))
+            assert (row.expires_at - row.created_at).total_seconds() == 7 * 24 * 3600
+
+
+def test_a_three_day_token_still_dies_with_its_session(client, rabbit_register):
+    account = rabbit_register(username="애니")
+    refresh(client, account.refresh_token)
+    spent_earlier(account.refresh_token, 60)
+    refresh(client, account.refresh_token)  # a replay: the session ends at once
+    resp = rename(client, account, "새이름")
     assert resp.status_code == 401 and resp.json == TOKEN_INVALID
 
 
@@ -285,15 +336,18 @@ def test_refresh_with_an_access_token_or_a_zellyy_refresh_token(
     ).status_code == (200)
 
 
-def test_concurrent_refreshes_exactly_one_wins(client, rabbit_register):
-    from test_zellyy_auth import race
+def test_concurrent_refreshes_exactly_one_wins_and_keeps_its_tokens(client, rabbit_register):
+    from helpers import at_once
 
     account = rabbit_register()
-    results = race(5, lambda: refresh(client, account.refresh_token))
-    assert sorted(r.status_code for r in results) == [200, 401, 401, 401, 401]
+    results = at_once([lambda: refresh(client, account.refresh_token)] * 16)
+    assert sorted(r.status_code for r in results) == [200] + [401] * 15
     for r in results:
         if r.status_code == 401:
-            assert r.json == {"error": "refresh token 은 2회 이상 사용될 수 없습니다."}
+            assert r.json == REFRESH_REUSED
+    [winner] = [r.json for r in results if r.status_code == 200]
+    assert rename(client, account, "새이름", token=winner["access_token"]).status_code == 200
+    assert refresh(client, winner["refresh_token"]).status_code == 200
 
 
 # --- token errors on an authenticated route ------------------------------------------------

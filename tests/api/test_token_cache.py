@@ -45,7 +45,7 @@ def _travel(monkeypatch, seconds: float) -> None:
 
 
 def test_a_token_is_checked_once_then_remembered():
-    tokens = TokenService(KEY, 3600)
+    tokens = TokenService(KEY, {ZELLYY: 3600})
     token = _token(3600)
     assert tokens.verify_access(token, ZELLYY)["sub"] == "someone"
     assert tokens.verify_access(token, ZELLYY)["sub"] == "someone"
@@ -54,7 +54,7 @@ def test_a_token_is_checked_once_then_remembered():
 
 
 def test_a_remembered_token_is_refused_once_it_expires(monkeypatch):
-    tokens = TokenService(KEY, 3600)
+    tokens = TokenService(KEY, {ZELLYY: 3600})
     token = _token(60)
     tokens.verify_access(token, ZELLYY)
     _travel(monkeypatch, 120)
@@ -64,7 +64,7 @@ def test_a_remembered_token_is_refused_once_it_expires(monkeypatch):
 
 
 def test_a_remembered_token_still_answers_for_one_audience_only():
-    tokens = TokenService(KEY, 3600)
+    tokens = TokenService(KEY, {ZELLYY: 3600})
     token = _token(3600)
     tokens.verify_access(token, ZELLYY)
     with pytest.raises(AuthenticationFailed):
@@ -81,7 +81,7 @@ def test_a_remembered_token_still_answers_for_one_audience_only():
     ids=["wrong key", "not an access token", "expired"],
 )
 def test_refused_tokens_are_refused_every_time(token):
-    tokens = TokenService(KEY, 3600)
+    tokens = TokenService(KEY, {ZELLYY: 3600})
     for _ in range(2):
         with pytest.raises(AuthenticationFailed):
             tokens.verify_access(token, ZELLYY)
@@ -89,7 +89,7 @@ def test_refused_tokens_are_refused_every_time(token):
 
 
 def test_callers_cannot_change_what_is_remembered():
-    tokens = TokenService(KEY, 3600)
+    tokens = TokenService(KEY, {ZELLYY: 3600})
     token = _token(3600)
     tokens.verify_access(token, ZELLYY)["sub"] = "someone else"
     assert tokens.verify_access(token, ZELLYY)["sub"] == "someone"

@@ -1,9 +1,8 @@
 """Zellyy sign-up, login, refresh and logout (seed 인증 API)."""
 
-import threading
-
 import pytest
-from fixtures.accounts import ZELLYY_PASSWORD, bearer, claims_of, unique_email
+from fixtures.accounts import ZELLYY_PASSWORD, bearer, claims_of, spent_earlier, unique_email
+from helpers import at_once
 
 PREFIXES = ["/api/v1", "/api"]
 
@@ -131,21 +130,39 @@ def test_refresh_rotates_within_the_session(client, zellyy_signup, prefix):
     assert me.status_code == 200
 
 
-def test_a_spent_refresh_token_is_refused(client, zellyy_signup):
+def me_status(client, access: str) -> int:
+    return client.simulate_get("/api/v1/users/me", headers=bearer(access)).status_code
+
+
+def test_a_spent_refresh_token_is_refused_and_ends_nothing_within_the_interval(
+    client, zellyy_signup
+):
+    """Two requests that expired together each refresh with the same token."""
     account = zellyy_signup()
-    assert refresh(client, account.refresh_token).status_code == 200
+    winner = refresh(client, account.refresh_token)
+    assert winner.status_code == 200
     again = refresh(client, account.refresh_token)
     assert again.status_code == 401
     assert error_code(again) == "invalid_credentials"
+    spent_earlier(account.refresh_token, 5)  # still within the default 10 s
+    assert refresh(client, account.refresh_token).status_code == 401
+
+    assert me_status(client, winner.json["access_token"]) == 200
+    successor = refresh(client, winner.json["refresh_token"])
+    assert successor.status_code == 200
+    assert me_status(client, successor.json["access_token"]) == 200
 
 
-def test_reuse_of_a_spent_token_revokes_the_whole_session(client, zellyy_signup):
+def test_reuse_after_the_interval_revokes_the_whole_session(client, zellyy_signup):
     account = zellyy_signup()
     first = refresh(client, account.refresh_token).json
     second = refresh(client, first["refresh_token"]).json
+    spent_earlier(account.refresh_token, 11)
 
     # Someone replays the very first token: the session ends, for everyone holding it.
-    assert refresh(client, account.refresh_token).status_code == 401
+    replay = refresh(client, account.refresh_token)
+    assert replay.status_code == 401
+    assert error_code(replay) == "invalid_credentials"
 
     for access in (account.access_token, first["access_token"], second["access_token"]):
         resp = client.simulate_get("/api/v1/users/me", headers=bearer(access))
@@ -155,18 +172,30 @@ def test_reuse_of_a_spent_token_revokes_the_whole_session(client, zellyy_signup)
     assert successor.status_code == 401
 
 
+def test_without_an_interval_any_reuse_revokes(config, zellyy_signup):
+    from dataclasses import replace
+
+    from falcon import testing
+
+    from api.app import create_app
+
+    strict = testing.TestClient(create_app(replace(config, refresh_reuse_interval=0)))
+    account = zellyy_signup()
+    winner = refresh(strict, account.refresh_token).json
+    assert refresh(strict, account.refresh_token).status_code == 401
+    assert me_status(strict, winner["access_token"]) == 401
+
+
 def test_reuse_revokes_only_that_session(client, zellyy_signup):
     account = zellyy_signup()
     other = client.simulate_post(
         "/api/v1/auth/login", json={"email": account.email, "password": account.password}
     ).json["session"]
     refresh(client, account.refresh_token)
+    spent_earlier(account.refresh_token, 60)
     refresh(client, account.refresh_token)
-    assert client.simulate_get("/api/v1/users/me", headers=account.headers).status_code == 401
-    assert (
-        client.simulate_get("/api/v1/users/me", headers=bearer(other["access_token"])).status_code
-        == 200
-    )
+    assert me_status(client, account.access_token) == 401
+    assert me_status(client, other["access_token"]) == 200
     assert refresh(client, other["refresh_token"]).status_code == 200
 
 
@@ -192,40 +221,27 @@ def test_expired_refresh_token_is_refused(client, zellyy_signup):
     assert resp.status_code == 401
 
 
-def race(n: int, fn):
-    """Run fn() in n threads released at the same instant; return their results."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i):
-        barrier.wait()
-        results[i] = fn()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 @pytest.mark.parametrize("round_", range(5))
 def test_concurrent_refreshes_of_one_token_exactly_one_wins(client, zellyy_signup, round_):
     account = zellyy_signup()
-    results = race(6, lambda: refresh(client, account.refresh_token))
+    results = at_once([lambda: refresh(client, account.refresh_token)] * 16)
     statuses = sorted(r.status_code for r in results)
-    assert statuses == [200] + [401] * 5, [r.text for r in results]
+    assert statuses == [200] + [401] * 15, [r.text for r in results]
     for r in results:
         if r.status_code == 401:
             assert error_code(r) == "invalid_credentials"
-    # No loser was issued a token: the session holds the spent one and the winner's.
+    # The losers ended nothing: the winner's tokens work.
+    [winner] = [r.json for r in results if r.status_code == 200]
+    assert me_status(client, winner["access_token"]) == 200
+    assert refresh(client, winner["refresh_token"]).status_code == 200
+    # No loser was issued a token: the session holds the spent one and the winner's, then one more.
     from pony import orm
 
     from models.sessions import RefreshToken, _hash
 
     with orm.db_session:
         session = RefreshToken.get(token_hash=_hash(account.refresh_token)).session
-        assert session.refresh_tokens.count() == 2
+        assert session.refresh_tokens.count() == 3
 
 
 # --- logout ---------------------------------------------------------------------------------
@@ -236,10 +252,6 @@ def login(client, account):
         "/api/v1/auth/login", json={"email": account.email, "password": account.password}
     )
     return resp.json["session"]
-
-
-def me_status(client, access: str) -> int:
-    return client.simulate_get("/api/v1/users/me", headers=bearer(access)).status_code
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)

@@ -65,11 +65,19 @@ def _mail_tasks_settled(worker, config) -> bool:
 
 
 def _mails_to(smtp_server, email: str) -> list[str]:
-    return [
-        message_from_bytes(m.content, policy=default).get_content()
-        for m in list(smtp_server.messages)
-        if email in m.rcpt_tos
-    ]
+    """The text part of each mail to `email`."""
+    return [_parts(m)["text/plain"] for m in list(smtp_server.messages) if email in m.rcpt_tos]
+
+
+def _parts(envelope) -> dict[str, str]:
+    message = message_from_bytes(envelope.content, policy=default)
+    assert message.get_content_type() == "multipart/alternative"
+    return {part.get_content_type(): part.get_content() for part in message.iter_parts()}
+
+
+def _html_to(smtp_server, email: str) -> str:
+    [html] = [_parts(m)["text/html"] for m in list(smtp_server.messages) if email in m.rcpt_tos]
+    return html
 
 
 @pytest.mark.redis
@@ -95,8 +103,13 @@ def test_two_runs_at_once_mail_each_user_once(config, celery_worker, smtp_server
     assert _mails_to(smtp_server, dan_email) == []
     assert _mails_to(smtp_server, eve_email) == []
     assert "쪽지 2개와 17,345원을 받았습니다." in _mails_to(smtp_server, ann_email)[0]
+    assert "<strong>17,345원</strong>" in _html_to(smtp_server, ann_email)
     assert "쪽지 1개와 100원을 받았습니다." in _mails_to(smtp_server, bob_email)[0]
-    assert "쪽지 0개와 0원을 받았습니다." in _mails_to(smtp_server, cat_email)[0]
+    # Nothing received: an invitation to share one's own page instead.
+    [invitation] = _mails_to(smtp_server, cat_email)
+    assert "아직 받은 세뱃돈이 없네요" in invitation and "0원" not in invitation
+    assert f"http://frontend.test/user/{cat}" in invitation
+    assert f'href="http://frontend.test/user/{cat}"' in _html_to(smtp_server, cat_email)
 
     # A later run, as after a restart of beat or the worker, sends nothing more.
     third = _run({"open_at": opening})
@@ -121,7 +134,7 @@ def test_nothing_is_sent_before_the_opening(config, celery_worker, smtp_server):
     late = _run({"open_at": future, "as_of": "2099-01-01T00:00:00+09:00"})
     assert wait_for(lambda: _result(celery_worker, late) is not None)
     assert _result(celery_worker, late) == 1
-    assert "쪽지 0개와 0원을" in wait_for(lambda: _mails_to(smtp_server, ann_email))[0]
+    assert "아직 받은 세뱃돈이 없네요" in wait_for(lambda: _mails_to(smtp_server, ann_email))[0]
 
 
 @pytest.mark.redis

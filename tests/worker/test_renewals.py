@@ -125,6 +125,50 @@ def test_a_renewal_charges_once_and_the_next_period_starts_at_the_old_end(
     assert me["premium_until"] == renewed["end_date"]
 
 
+def test_a_renewal_missed_for_a_whole_period_is_charged_once_from_the_pass(
+    client, localstripe, subscriber, renew
+):
+    """Beat stopped for months: the missed months are not charged, one by one or at all."""
+    account, sub = subscriber()
+    as_of = instant(sub["end_date"]) + timedelta(days=100, microseconds=5)
+
+    first = renew(as_of)
+    again = renew(as_of)
+    later = renew(as_of + timedelta(days=20))
+
+    assert (first.renewed, again.renewed, later.renewed) == (1, 0, 0)
+    renewed = client.simulate_get("/api/v1/subscriptions/current", headers=account.headers).json
+    start = as_of.replace(microsecond=0)
+    assert instant(renewed["start_date"]) == start
+    assert instant(renewed["end_date"]) == months_after(start, 1)
+    [payment] = renewal_payments(sub["id"])
+    assert (payment["status"], payment["amount"]) == ("succeeded", 499)
+    assert (payment["period_start"], payment["period_end"]) == (
+        renewed["start_date"],
+        renewed["end_date"],
+    )
+    customer = localstripe.payment_intent(sub["payment_id"])["customer"]
+    assert len(localstripe.payment_intents(customer)) == 2  # the first month and this one
+    # From then on it renews as any other: the next period follows this one.
+    next_pass = renew(instant(renewed["end_date"]) - timedelta(minutes=30))
+    assert next_pass.renewed == 1
+    assert stored(sub["id"])["start_date"] == renewed["end_date"]
+
+
+def test_a_renewal_missed_by_less_than_a_period_follows_the_paid_one(
+    client, localstripe, subscriber, renew
+):
+    account, sub = subscriber()
+    as_of = instant(sub["end_date"]) + timedelta(days=10)
+
+    assert renew(as_of).renewed == 1
+    assert renew(as_of).renewed == 0
+    renewed = client.simulate_get("/api/v1/subscriptions/current", headers=account.headers).json
+    assert renewed["start_date"] == sub["end_date"]
+    assert instant(renewed["end_date"]) == months_after(instant(sub["start_date"]), 2)
+    assert len(renewal_payments(sub["id"])) == 1
+
+
 class SlowGateway:
     """The real gateway, with charges that take a while: passes overlap while one is out."""
 

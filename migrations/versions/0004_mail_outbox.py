@@ -5,16 +5,16 @@ that marks the user told, so open_day_mails keeps only who was told: its claim
 columns go. Rows claimed but never handed to the broker (queued_at null) are
 deleted: the next run of the job writes their mails to the outbox.
 
-Revision ID: 0002_mail_outbox
-Revises: 0001_baseline
+Revision ID: 0004_mail_outbox
+Revises: 0003_idempotency_keys
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0002_mail_outbox"
-down_revision = "0001_baseline"
+revision = "0004_mail_outbox"
+down_revision = "0003_idempotency_keys"
 branch_labels = None
 depends_on = None
 
