@@ -28,6 +28,7 @@ def period(task: str) -> float:
 
 
 def beat_env(tmp_path, redis_url: str | None) -> dict:
+    """The run's settings (its database, migrated as `release` does), on a fresh var/."""
     env = {
         **os.environ,
         # A fresh clone: nothing under its var/ folder, not even the folder.
@@ -53,7 +54,7 @@ def published(redis_url: str) -> Counter:
     return names
 
 
-def test_a_fresh_clone_s_beat_in_services_mode_starts_and_stays_up(tmp_path, own_redis):
+def test_a_fresh_clone_s_beat_in_services_mode_starts_and_stays_up(config, tmp_path, own_redis):
     env = beat_env(tmp_path, own_redis.url)
     assert not (tmp_path / "var").exists()
 
@@ -66,7 +67,7 @@ def test_a_fresh_clone_s_beat_in_services_mode_starts_and_stays_up(tmp_path, own
         beat.stop()
 
 
-def test_a_fresh_clone_s_beat_in_embedded_mode_makes_its_folder(tmp_path):
+def test_a_fresh_clone_s_beat_in_embedded_mode_makes_its_folder(config, tmp_path):
     env = beat_env(tmp_path, None)
     beat = Beat(tmp_path / "beat.log", env, waiting=True)
     try:
@@ -79,7 +80,7 @@ def test_a_fresh_clone_s_beat_in_embedded_mode_makes_its_folder(tmp_path):
         beat.stop()
 
 
-def test_two_beats_run_each_job_once_per_period_and_one_takes_over(tmp_path, own_redis):
+def test_two_beats_run_each_job_once_per_period_and_one_takes_over(config, tmp_path, own_redis):
     env = beat_env(tmp_path, own_redis.url)
     first = Beat(tmp_path / "first.log", env)
     second = Beat(tmp_path / "second.log", env, waiting=True)
