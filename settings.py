@@ -255,28 +255,28 @@ def _derive_fernet_key(secret_key: str) -> bytes:
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int | None = None) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
-    return value
+    return _number(env, name, default, int, minimum)
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
+    """A positive number of seconds (fractions allowed)."""
+    value = _number(env, name, default, float)
+    if not value > 0:
+        raise ConfigError(f"{name} must be above 0, not {value}")
+    return value
+
+
+def _number(env: dict[str, str], name: str, default, kind: type, minimum=None):
     raw = env.get(name)
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
-    if not value > 0:
-        raise ConfigError(f"{name} must be above 0, not {raw}")
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
     return value
 
 
