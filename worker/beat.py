@@ -21,11 +21,24 @@ class Scheduler(RedBeatScheduler):
     puts the schedule back (due times that Redis kept are kept).
     """
 
+    schedule_in_redis = False
+
+    def setup_schedule(self):
+        # Also called as beat starts, before it checks that Redis answers (and says so).
+        try:
+            super().setup_schedule()
+        except redis.RedisError as ex:
+            log.warning("beat: schedule not stored, Redis unavailable (%r)", ex)
+            return
+        self.schedule_in_redis = True
+
     def tick(self, *args, **kwargs):
         try:
             if self.lock is None or not self.lock.owned():
                 log.warning("beat: not holding the lock; waiting for it")
                 acquire_distributed_beat_lock(sender=SimpleNamespace(scheduler=self))
+                self.schedule_in_redis = False
+            if not self.schedule_in_redis:
                 self.setup_schedule()
             return super().tick(*args, **kwargs)
         except redis.RedisError as ex:
