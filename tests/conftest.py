@@ -121,6 +121,7 @@ TEST_ENV = {
     "RATE_LIMIT_IP": "100000/minute",
     "RATE_LIMIT_PREFIX": f"rl-{RUN_ID}",
     "CELERY_QUEUE": f"test-{RUN_ID}",
+    "REDBEAT_KEY_PREFIX": f"redbeat-{RUN_ID}:",
     "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
     # This process and the worker it starts add up their metrics here.
     "PROMETHEUS_MULTIPROC_DIR": str(VAR_DIR / "metrics"),
