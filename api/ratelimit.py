@@ -16,6 +16,8 @@ from models.errors import RateLimited
 from models.users import email_key
 
 log = logging.getLogger(__name__)
+# After the store fails, requests are let through without asking it for so long.
+STORE_PAUSE = 5.0
 
 
 class AuthRateLimiter:
@@ -37,6 +39,7 @@ class AuthRateLimiter:
         self._per_ip = parse(per_ip)
         self._prefix = prefix
         self._trusted = {p.strip() for p in trusted_proxies.split(",") if p.strip()}
+        self._store_failed_at = -STORE_PAUSE
 
     def check(self, req: falcon.Request, email: str | None = None) -> None:
         """Count one auth attempt; raise RateLimited once either limit is used up."""
@@ -64,7 +67,10 @@ class AuthRateLimiter:
         return addr
 
     def _hit(self, item, kind: str, value: str) -> bool:
-        """Count one hit; False when the store did not answer (each call is bounded)."""
+        """Count one hit; False when the store did not answer (each call is bounded), or
+        failed less than STORE_PAUSE seconds ago and is not asked again yet."""
+        if time.monotonic() - self._store_failed_at < STORE_PAUSE:
+            return False
         try:
             allowed = self._limiter.hit(item, self._prefix, kind, value)
             if allowed:
@@ -72,6 +78,7 @@ class AuthRateLimiter:
             reset_at = self._limiter.get_window_stats(item, self._prefix, kind, value).reset_time
         except Exception as ex:
             # A limiter outage must not lock every user out; it is logged instead.
-            log.warning("rate limiter unavailable; allowing the request: %r", ex)
+            log.warning("rate limiter unavailable; allowing requests: %r", ex)
+            self._store_failed_at = time.monotonic()
             return False
         raise RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())))

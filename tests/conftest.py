@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -195,6 +196,15 @@ def empty_database(tmp_path):
     if ENGINE == "postgres":
         for url in made:
             _drop_pg_database(url)
+
+
+@pytest.fixture(autouse=True)
+def _broker_not_paused():
+    """A test that failed this process's publishing leaves the next one a broker to try."""
+    yield
+    celery_module = sys.modules.get("worker.celery")
+    if celery_module is not None:
+        celery_module._broker_failed_at = -celery_module.BROKER_PAUSE
 
 
 @pytest.fixture(autouse=True)
