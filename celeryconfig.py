@@ -19,11 +19,30 @@ if broker_url == "filesystem://":
         "data_folder_out": _folder,
         "control_folder": str(_config.var_dir / "broker-control"),
     }
+    # One schedule file, for the one beat embedded mode runs.
+    beat_schedule_filename = str(_config.var_dir / "celerybeat-schedule")
 else:
-    # Longer than any countdown we schedule (those stay under a few minutes; long
-    # waits live in the database as next_attempt_at), so Redis never redelivers
-    # a task that is merely waiting.
-    broker_transport_options = {"visibility_timeout": 3600}
+    broker_transport_options = {
+        # Longer than any countdown we schedule (those stay under a few minutes; long
+        # waits live in the database as next_attempt_at), so Redis never redelivers
+        # a task that is merely waiting.
+        "visibility_timeout": 3600,
+        # A publish waits for a stopped or frozen Redis this long, once, then fails:
+        # what it carried is in the database, and the sweepers send it later.
+        "socket_timeout": _config.redis_timeout,
+        "socket_connect_timeout": _config.redis_timeout,
+        "max_retries": 0,  # kombu would otherwise retry connecting for 4 s
+    }
+    # The schedule and a lock live in Redis: of all the beat processes started, the
+    # one holding the lock runs the schedule; the others wait for it, and one takes
+    # over within redbeat_lock_timeout when the holder dies (worker/beat.py).
+    beat_scheduler = "worker.beat:Scheduler"
+    redbeat_redis_url = _config.redis_url
+    redbeat_key_prefix = _config.redbeat_key_prefix
+    # A waiting beat tries for the lock, and the holder renews it, this often.
+    beat_max_loop_interval = 5 * _config.beat_scale
+    redbeat_lock_timeout = 25 * _config.beat_scale
+    redbeat_redis_options = _config.redis_options  # bounded like every Redis call
 
 imports = (
     "worker.mail",
@@ -54,6 +73,7 @@ task_routes = {
     # Beat's jobs that only read the database and hand work to the queues above:
     # they must run on time even when a domain's queue is long.
     "webhooks.sweep": {"queue": _config.queue("periodic")},
+    "mail.sweep": {"queue": _config.queue("periodic")},
     "messages.open_day": {"queue": _config.queue("periodic")},
     "idempotency.*": {"queue": _config.queue("periodic")},
 }
@@ -71,41 +91,29 @@ worker_prefetch_multiplier = 1
 worker_hijack_root_logger = False
 broker_connection_retry_on_startup = True
 timezone = "UTC"
-beat_schedule_filename = str(_config.var_dir / "celerybeat-schedule")
+
+
+def _every(seconds: float) -> dict:
+    """Run every `seconds` (times BEAT_SCALE); a run not started within its period is
+    dropped: the next one does the same work."""
+    period = seconds * _config.beat_scale
+    return {"schedule": period, "options": {"expires": period}}
+
+
 beat_schedule: dict = {
     # Refreshes X tokens and flags other accounts whose tokens expire within a
     # day; X access tokens live two hours, so it runs well inside that.
-    "social-token-care": {
-        "task": "social.token_care",
-        "schedule": 1800.0,
-        "options": {"expires": 1800},
-    },
-    # Re-sends webhook deliveries that are due but have no live task: lost to a
-    # broker outage or a dead worker, or waiting longer than a countdown may.
-    "webhooks-sweep": {
-        "task": "webhooks.sweep",
-        "schedule": 30.0,
-        "options": {"expires": 30},
-    },
-    # Does nothing until MESSAGES_OPEN_AT; after it, mails each user once. A run
-    # not started within its period is dropped: the next one does the same work.
-    "messages-open-day": {
-        "task": "messages.open_day",
-        "schedule": 300.0,
-        "options": {"expires": 300},
-    },
+    "social-token-care": {"task": "social.token_care", **_every(1800)},
+    # Re-send webhook deliveries and mails that are due but have no live task: lost
+    # to a broker outage or a dead worker, or waiting longer than a countdown may.
+    "webhooks-sweep": {"task": "webhooks.sweep", **_every(30)},
+    "mail-sweep": {"task": "mail.sweep", **_every(30)},
+    # Does nothing until MESSAGES_OPEN_AT; after it, mails each user once.
+    "messages-open-day": {"task": "messages.open_day", **_every(300)},
     # Charges subscriptions ending within the hour and retries past-due ones.
     # Overlapping or repeated runs are safe: a period is charged once.
-    "billing-renewals": {
-        "task": "billing.renewals",
-        "schedule": 600.0,
-        "options": {"expires": 600},
-    },
+    "billing-renewals": {"task": "billing.renewals", **_every(600)},
     # Deletes idempotency keys older than 24 hours. Often, so that each run deletes
     # only a few minutes' worth; requests already ignore expired keys on their own.
-    "idempotency-purge": {
-        "task": "idempotency.purge",
-        "schedule": 600.0,
-        "options": {"expires": 600},
-    },
+    "idempotency-purge": {"task": "idempotency.purge", **_every(600)},
 }

@@ -79,6 +79,13 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     # Bearer token that GET /metrics asks for; None leaves it open.
     metrics_token: str | None = None
+    # Seconds any one Redis operation may take (connecting, or waiting for an
+    # answer) before it fails: a stopped or frozen Redis never holds a request.
+    redis_timeout: float = 0.5
+    # Where beat keeps its schedule and lock in Redis (tests give each run its own).
+    redbeat_key_prefix: str = "redbeat:"
+    # Multiplies every period of beat's schedule (tests shrink them).
+    beat_scale: float = 1.0
 
     @property
     def production(self) -> bool:
@@ -95,6 +102,16 @@ class Config:
     def queue(self, domain: str) -> str:
         """The broker queue of a task domain (see QUEUE_DOMAINS)."""
         return self.queue_prefix + domain
+
+    @property
+    def redis_options(self) -> dict:
+        """redis-py client options: each operation bounded, and tried once (redis-py would
+        otherwise retry three times with backoff)."""
+        return {
+            "socket_timeout": self.redis_timeout,
+            "socket_connect_timeout": self.redis_timeout,
+            "retry": None,
+        }
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -162,6 +179,9 @@ class Config:
             queue_prefix=env.get("CELERY_QUEUE_PREFIX", ""),
             forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
             metrics_token=env.get("METRICS_TOKEN") or None,
+            redis_timeout=_float(env, "REDIS_TIMEOUT", 0.5),
+            redbeat_key_prefix=env.get("REDBEAT_KEY_PREFIX", "redbeat:"),
+            beat_scale=_float(env, "BEAT_SCALE", 1.0),
         )
 
 
@@ -255,13 +275,26 @@ def _derive_fernet_key(secret_key: str) -> bytes:
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int | None = None) -> int:
+    return _number(env, name, default, int, minimum)
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    """A positive number of seconds (fractions allowed)."""
+    value = _number(env, name, default, float)
+    if not value > 0:
+        raise ConfigError(f"{name} must be above 0, not {value}")
+    return value
+
+
+def _number(env: dict[str, str], name: str, default, kind: type, minimum=None):
     raw = env.get(name)
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}, not {raw!r}") from None
     if minimum is not None and value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
     return value

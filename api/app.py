@@ -86,7 +86,7 @@ def create_app(config: Config | None = None) -> falcon.App:
             app.add_route(path, resource)
 
     app.add_route("/healthz", health.Health())
-    app.add_route("/readyz", health.Ready(config.redis_url, config.var_dir / "broker"))
+    app.add_route("/readyz", health.Ready(deps.redis, config.var_dir / "broker"))
     app.add_route("/openapi.json", openapi.OpenAPIDocument(app))
     app.add_route(observability.METRICS_ROUTE, observability.Metrics(config.metrics_token))
     return app

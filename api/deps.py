@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import redis
+
 from api.auth import RABBIT, ZELLYY, Authenticator, TokenService
 from api.ratelimit import AuthRateLimiter
 from settings import Config
@@ -14,6 +16,8 @@ class Deps:
     config: Config
     tokens: TokenService
     limiter: AuthRateLimiter
+    # Caches and readiness; None in embedded mode. Every call is bounded (REDIS_TIMEOUT).
+    redis: redis.Redis | None
 
     @classmethod
     def from_config(cls, config: Config) -> Deps:
@@ -23,6 +27,11 @@ class Deps:
                 config.secret_key,
                 {ZELLYY: config.access_token_ttl, RABBIT: config.rabbit_access_token_ttl},
             ),
+            redis=(
+                redis.Redis.from_url(config.redis_url, **config.redis_options)
+                if config.redis_url
+                else None
+            ),
             limiter=AuthRateLimiter(
                 config.rate_limit_storage_url,
                 per_email=config.rate_limit_login,
@@ -30,6 +39,7 @@ class Deps:
                 prefix=config.rate_limit_prefix,
                 trusted_proxies=config.forwarded_allow_ips,
                 per_mail=config.rate_limit_recovery_mail,
+                storage_options=config.redis_options if config.redis_url else None,
             ),
         )
 

@@ -26,12 +26,9 @@ class Health:
 class Ready:
     uses_db = False
 
-    def __init__(self, redis_url: str | None, broker_folder: Path):
-        self.redis = (
-            redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-            if redis_url
-            else None
-        )
+    def __init__(self, client: redis.Redis | None, broker_folder: Path):
+        """`client`: the broker's Redis, its calls bounded; None in embedded mode."""
+        self.redis = client
         self.broker_folder = broker_folder
 
     @operation("Database and broker are reachable (503 when not)", responses={503: "Not ready"})

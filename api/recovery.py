@@ -19,7 +19,7 @@ from api.auth import TokenService
 from api.deps import Deps
 from models import mails, recovery
 from models.errors import AuthenticationFailed, InvalidInput
-from models.tasks import send_after_commit
+from models.mail_outbox import queue_mail
 from models.users import User
 
 RESET_PURPOSE = "password_reset"
@@ -98,7 +98,7 @@ class LinkResource:
         to, username = (user.email, user.username) if user is not None else (email, "")
         mail = mails.password_reset(self.surface, to, username, link, RESET_LINK_TTL // 60)
         if self.limiter.allow_mail(email) and user is not None:
-            send_after_commit("mail.send", **mail.task_kwargs())
+            queue_mail(mail.to, mail.subject, mail.text, mail.html)
 
     def reset_password(self, req: falcon.Request, token: str, password: str) -> User:
         """Set the password of the account a mailed link is for (see models.recovery)."""

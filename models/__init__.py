@@ -19,6 +19,7 @@ from models import (  # noqa: E402, F401
     cards,
     events,
     idempotency,
+    mail_outbox,
     messages,
     open_day,
     payments,

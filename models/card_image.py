@@ -163,8 +163,9 @@ class ImageCache:
     ones expire (Redis) or are replaced (disk).
     """
 
-    def __init__(self, redis_url: str | None, directory: Path, prefix: str = "card-image"):
-        self.redis = redis.Redis.from_url(redis_url, socket_timeout=2) if redis_url else None
+    def __init__(self, client: redis.Redis | None, directory: Path, prefix: str = "card-image"):
+        """`client`: a Redis client whose calls are bounded (socket timeouts); None for disk."""
+        self.redis = client
         self.directory = directory
         self.prefix = prefix
 

@@ -48,15 +48,12 @@ _templates.filters["won"] = lambda amount: f"{amount:,}"
 
 @dataclasses.dataclass(frozen=True)
 class Mail:
-    """One rendered mail, ready for the `mail.send` task."""
+    """One rendered mail, for the mail outbox (models.mail_outbox.queue_mail)."""
 
     to: str
     subject: str
     text: str
     html: str
-
-    def task_kwargs(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def render(template: str, to: str, subject: str, brand: dict = RABBIT, **values) -> Mail:

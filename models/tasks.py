@@ -2,12 +2,13 @@
 
 Which broker a task goes to is not the domain's business: each process
 registers its publisher once when it starts (the web app factory, the Celery
-worker and beat, the command line).
+worker, the command line).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from models.transaction import after_commit
 
@@ -30,4 +31,4 @@ def send_after_commit(name: str, **kwargs) -> None:
     publish = _publisher
     if publish is None:
         raise NoPublisher(f"no publisher for task {name!r}: call models.tasks.set_publisher first")
-    after_commit(lambda: publish(name, kwargs))
+    after_commit(partial(publish, name, kwargs))

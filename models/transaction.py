@@ -24,8 +24,9 @@ class transaction:
     """`db_session` plus after-commit callbacks. Enter and exit may be called by hand.
 
     A DomainError with `keeps_changes` commits like success and still propagates.
-    Callbacks that fail are logged, not raised: the data is committed by then,
-    and whatever they would have done is picked up again by the beat sweepers.
+    A callback that fails is logged, not raised, and the ones after it are not
+    run: the data is committed by then, and whatever they would have done is
+    picked up again by the beat sweepers.
     """
 
     def __enter__(self) -> transaction:
@@ -43,8 +44,14 @@ class transaction:
         orm.db_session.__exit__(exc_type, exc, tb)
         if exc_type is not None:
             return
-        for fn in pending:
+        for done, fn in enumerate(pending):
             try:
                 fn()
             except Exception:
-                log.exception("after-commit callback %r failed", fn)
+                # The broker is down: the rest would each wait for it too.
+                log.exception(
+                    "after-commit callback %r failed; %d more left to the sweepers",
+                    fn,
+                    len(pending) - done - 1,
+                )
+                return

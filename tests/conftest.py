@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -33,6 +34,7 @@ pytest_plugins: list[str] = [
     "fixtures.stripe",
     "fixtures.browser",
     "fixtures.faults",
+    "fixtures.redis_server",
     "fixtures.servers",
 ]
 VAR_DIR = Path(tempfile.mkdtemp(prefix=f"zellyy-test-{RUN_ID}-"))
@@ -121,6 +123,7 @@ TEST_ENV = {
     "RATE_LIMIT_IP": "100000/minute",
     "RATE_LIMIT_PREFIX": f"rl-{RUN_ID}",
     "CELERY_QUEUE_PREFIX": f"test-{RUN_ID}-",
+    "REDBEAT_KEY_PREFIX": f"redbeat-{RUN_ID}:",
     "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
     # This process and the worker it starts add up their metrics here.
     "PROMETHEUS_MULTIPROC_DIR": str(VAR_DIR / "metrics"),
@@ -194,6 +197,15 @@ def empty_database(tmp_path):
     if ENGINE == "postgres":
         for url in made:
             _drop_pg_database(url)
+
+
+@pytest.fixture(autouse=True)
+def _broker_not_paused():
+    """A test that failed this process's publishing leaves the next one a broker to try."""
+    yield
+    celery_module = sys.modules.get("worker.celery")
+    if celery_module is not None:
+        celery_module._broker_failed_at = -celery_module.BROKER_PAUSE
 
 
 @pytest.fixture(autouse=True)

@@ -72,39 +72,31 @@ def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
             proc.wait()
 
 
-class Worker:
-    """A real Celery worker process, in its own process group, logging to a file."""
+class Process:
+    """One of the system's processes (web, worker, beat), in its own process group, logging
+    to a file; started once `ready()` is true."""
 
-    def __init__(self, log_path: Path, env: dict, *extra_args: str):
+    def __init__(self, command: list[str], log_path: Path, env: dict, ready, timeout: float = 60):
         self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - kept open for the worker's lifetime
+        self._log = open(log_path, "w")  # noqa: SIM115 - kept open for the process's lifetime
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "--app",
-                "worker.celery",
-                "worker",
-                "--loglevel=INFO",
-                "--concurrency=2",
-                "--without-gossip",
-                "--without-mingle",
-                *extra_args,
-            ],
+            command,
             cwd=ROOT,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            # Its own group, so a test can SIGKILL main process and pool children at once.
+            # Its own group, so a test can SIGKILL the main process and its children at once.
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
-        while "ready." not in log_path.read_text():
+        deadline = time.monotonic() + timeout
+        while not ready(self):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError("worker did not start:\n" + log_path.read_text())
+                raise RuntimeError(f"{command[:5]} did not start:\n" + self.log())
             time.sleep(0.2)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
 
     @property
     def pid(self) -> int:
@@ -117,7 +109,7 @@ class Worker:
         return self.proc.wait(timeout)
 
     def kill(self) -> None:
-        """SIGKILL the whole worker, as a crashed machine would end it."""
+        """SIGKILL the whole process group, as a crashed machine would end it."""
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
@@ -129,6 +121,34 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+def celery(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "--app", "worker.celery", *args]
+
+
+class Worker(Process):
+    """A real Celery worker process."""
+
+    def __init__(self, log_path: Path, env: dict, *extra_args: str):
+        command = celery(
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=2",
+            "--without-gossip",
+            "--without-mingle",
+            *extra_args,
+        )
+        super().__init__(command, log_path, env, lambda p: "ready." in p.log())
+
+
+class Beat(Process):
+    """A real Celery beat process; started once it runs its schedule, or waits to (`waiting`)."""
+
+    def __init__(self, log_path: Path, env: dict, waiting: bool = False):
+        started = "beat: Starting" if waiting else "beat: Acquired lock"
+        ready = lambda p: started in p.log()  # noqa: E731
+        super().__init__(celery("beat", "--loglevel=INFO"), log_path, env, ready)
 
 
 def json_lines(text: str) -> list[dict]:

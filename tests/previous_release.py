@@ -124,7 +124,7 @@ ROWS: dict[str, list[dict]] = {
             "open_at": T1,
             "claim_token": "c" * 32,
             "claimed_at": T1,
-            "queued_at": None,
+            "queued_at": T1,
         }
     ],
     "events": [

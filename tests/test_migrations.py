@@ -93,13 +93,22 @@ def every_row(connection: sa.Connection) -> dict[str, list[dict]]:
 
 
 def lost(before: dict[str, list[dict]], after: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    """Rows of `before` not found in `after` with the same values in the columns they had."""
+    """Rows of `before` not found in `after` with the same values in the columns they had.
+
+    Columns a migration dropped on purpose are not compared (the drift test holds
+    the schema to the entities').
+    """
     missing: dict[str, list[dict]] = {}
     for table, rows in before.items():
+        kept = after.get(table, [])
         for row in rows:
-            if not any(row.items() <= found.items() for found in after.get(table, [])):
+            if not any(_still(row, found).items() <= found.items() for found in kept):
                 missing.setdefault(table, []).append(row)
     return missing
+
+
+def _still(row: dict, found: dict) -> dict:
+    return {column: value for column, value in row.items() if column in found}
 
 
 def made_before_migrations(url: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from celery import Celery, Task, signals
 
 from models import connection_lost, init_db, tasks
@@ -37,9 +39,42 @@ app.config_from_object("celeryconfig")
 config = config_or_exit()
 
 
-def publish(name: str, kwargs: dict) -> None:
-    """Send task `name` to the broker: the publisher every process registers with models.tasks."""
-    app.send_task(name, kwargs=kwargs)
+# After a failed publish, this process does not wait for the broker again for so long.
+BROKER_PAUSE = 5.0
+_broker_failed_at = -BROKER_PAUSE
+
+
+class BrokerPaused(Exception):
+    """The broker failed moments ago: not tried again yet."""
+
+
+def publish(name: str, kwargs: dict, **options) -> None:
+    """Send task `name` to the broker: the publisher every process registers with models.tasks.
+
+    One try, bounded by the broker's socket timeouts (celeryconfig): a broker that
+    is down fails it within REDIS_TIMEOUT instead of holding the caller, and for
+    BROKER_PAUSE seconds after that the publishes of this process fail at once.
+    What they carried is in the database, and the sweepers send it once the
+    broker is back.
+    """
+    global _broker_failed_at
+    if time.monotonic() - _broker_failed_at < BROKER_PAUSE:
+        raise BrokerPaused(
+            f"task {name} not sent: the broker failed {BROKER_PAUSE:g} s ago or less"
+        )
+    try:
+        app.send_task(name, kwargs=kwargs, retry=False, **options)
+    except Exception:
+        _broker_failed_at = time.monotonic()
+        raise
+
+
+def publish_batches(name: str, key: str, ids: list[int], size: int) -> int:
+    """Publish task `name` for `ids`, `size` at a time as its argument `key`; a sweeper's
+    send. Stops at the first failure: the next sweep sends the rest."""
+    for start in range(0, len(ids), size):
+        publish(name, {key: ids[start : start + size]})
+    return len(ids)
 
 
 @signals.worker_process_init.connect

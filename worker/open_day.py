@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime
 
 from models import mails
-from models.open_day import OpenDayNotice, claim_open_day_mails, mark_open_day_mails_queued
+from models.open_day import OpenDayNotice, queue_open_day_mails
 from models.transaction import transaction
 from worker.celery import app, config
 
@@ -22,8 +21,9 @@ def open_day(open_at: str | None = None, as_of: str | None = None) -> int:
     Beat runs it every few minutes with no arguments: the opening is
     MESSAGES_OPEN_AT and the time is now. `open_at` and `as_of` (ISO 8601) let
     operations and tests name another opening or act as if it were another time.
-    Each mail is claimed in the database before it is sent, so runs that
-    overlap, repeat or restart send it once.
+    Each batch of users is marked told and their mails written to the mail
+    outbox in one transaction, so runs that overlap, repeat or restart mail
+    each user once.
     """
     opening = _instant(open_at) if open_at else config.messages_open_at
     now = _instant(as_of) if as_of else datetime.now(UTC)
@@ -31,29 +31,18 @@ def open_day(open_at: str | None = None, as_of: str | None = None) -> int:
         return 0
     queued = 0
     while True:
-        token = uuid.uuid4().hex
         with transaction():
-            notices = claim_open_day_mails(opening, token, BATCH)
-        # Committed: these mails are ours alone now.
-        if not notices:
+            written = queue_open_day_mails(opening, BATCH, _mail)
+        if written is None:
             return queued
-        sent: list[int] = []
-        try:
-            for notice in notices:
-                app.send_task("mail.send", kwargs=_mail(notice))
-                sent.append(notice.claim_id)
-        finally:
-            # Those not marked (the broker failed) are taken over once their claim is stale.
-            with transaction():
-                mark_open_day_mails_queued(sent)
-        queued += len(sent)
-        log.info("open-day mail queued for %d users", len(sent))
+        queued += written
+        log.info("open-day mail queued for %d users", written)
 
 
-def _mail(notice: OpenDayNotice) -> dict:
+def _mail(notice: OpenDayNotice) -> tuple[str, str, str]:
     page_url = f"{config.rabbit_frontend_url}/user/{notice.user_id}"
     mail = mails.open_day(notice.email, notice.username, notice.count, notice.amount, page_url)
-    return mail.task_kwargs()
+    return mail.subject, mail.text, mail.html
 
 
 def _instant(raw: str) -> datetime:

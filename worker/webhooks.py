@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from celery import signals
 
@@ -50,7 +51,7 @@ from models.webhook_signing import secret_key, signed_headers
 from models.webhooks import SEND_DUE_TASK
 from settings import Config
 from telemetry import metrics
-from worker.celery import app, config
+from worker.celery import app, config, publish
 from worker.clients import webhook_http
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def sweep(grace: float = SWEEP_GRACE) -> int:
     with transaction():
         endpoints = endpoints_with_due(utcnow(), grace)
     for endpoint_id in endpoints:
-        send_due.apply_async(kwargs={"endpoint_id": str(endpoint_id)})
+        publish(send_due.name, {"endpoint_id": str(endpoint_id)})
     return len(endpoints)
 
 
@@ -248,7 +249,7 @@ class Senders:
 
 
 def _later(task, countdown: float, **kwargs) -> Callable[[], object]:
-    return lambda: task.apply_async(kwargs=kwargs, countdown=countdown)
+    return partial(publish, task.name, kwargs, countdown=countdown)
 
 
 LIMITS = limits(config)

@@ -13,7 +13,7 @@ from api.schemas import obj
 from api.validation import operation
 from models import mails, messages, sessions, users
 from models.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
-from models.tasks import send_after_commit
+from models.mail_outbox import queue_mail
 
 USERNAME = {
     "type": "string",
@@ -78,7 +78,7 @@ class Register(_RabbitResource):
         token = self.tokens.issue_link(CONFIRM_PURPOSE, str(user.id), RABBIT, CONFIRM_LINK_TTL)
         link = f"{self.config.public_base_url}/api/confirm-user/{user.id}/{token}"
         mail = mails.confirmation(user.email, user.username, link, CONFIRM_LINK_TTL // 86400)
-        send_after_commit("mail.send", **mail.task_kwargs())
+        queue_mail(mail.to, mail.subject, mail.text, mail.html)
         resp.media = {"success": f"{user.username} 님, 회원가입을 환영합니다!"}
 
 

@@ -36,9 +36,7 @@ class CardImage:
     def __init__(self, deps: Deps):
         self.auth = deps.zellyy_auth
         self.secret_key = deps.config.secret_key
-        self.cache = card_image.ImageCache(
-            deps.config.redis_url, deps.config.var_dir / "card-images"
-        )
+        self.cache = card_image.ImageCache(deps.redis, deps.config.var_dir / "card-images")
 
     @operation(
         "The card rendered as a 1080×1080 PNG: with the owner's token, or a signed link",

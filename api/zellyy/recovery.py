@@ -11,7 +11,7 @@ from api.schemas import EMAIL, obj
 from api.validation import operation
 from models import mails, recovery, users
 from models.clock import rfc3339
-from models.tasks import send_after_commit
+from models.mail_outbox import queue_mail
 
 RESET_PATH = "/api/v1/auth/reset"
 CONFIRM_PATH = "/api/v1/auth/confirm"
@@ -57,7 +57,7 @@ def send_confirmation(links: MailedLinks, user: users.User) -> None:
     """Mail the link that confirms a new account's address."""
     link = links.confirmation(user, CONFIRM_PATH)
     mail = mails.zellyy_confirmation(user.email, user.username, link, CONFIRM_LINK_TTL // 86400)
-    send_after_commit("mail.send", **mail.task_kwargs())
+    queue_mail(mail.to, mail.subject, mail.text, mail.html)
 
 
 class _RecoveryResource(LinkResource):

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from fixtures.faults import changed
+from helpers import wait_for
 
 ZELLYY_UNAVAILABLE = {
     "error": {
@@ -28,6 +30,25 @@ TOTALS_OFF = (
     " WHERE (t.message_count, t.total_amount) <> (SELECT count(*), coalesce(sum(m.amount), 0)"
     " FROM messages m WHERE m.recipient_id = t.recipient_id)"
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_writes(client, config, monkeypatch):
+    """A worker writing rows meanwhile (webhook attempts, mails marked sent) would look
+    like the request's doing: the requests' tasks stay here (the app registered its
+    publisher: this one replaces it), and the run's worker, if an earlier test started
+    it, has taken what earlier tests queued (ids start again from 1 in each test: a late
+    task would act on this test's rows)."""
+    from models import tasks
+    from worker.celery import app
+
+    monkeypatch.setattr(tasks, "_publisher", lambda name, kwargs: None)
+
+    def queue_empty() -> bool:
+        with app.connection_for_write() as connection:
+            return not connection.default_channel.client.llen(config.task_queue)
+
+    wait_for(queue_empty, timeout=120, interval=0.5)
 
 
 def cut_each_statement(

@@ -91,3 +91,21 @@ def test_the_outbox_backlog_counts_deliveries_that_are_due(client, config):
             )
 
     assert metric(scrape(client), "outbox_backlog", outbox="webhook_deliveries") == 2
+
+
+def test_the_outbox_backlog_counts_mails_not_sent(client, config, monkeypatch):
+    from models import tasks
+    from models.mail_outbox import claim as claim_mail
+    from models.mail_outbox import mark_sent, queue_mail
+    from models.transaction import transaction
+
+    monkeypatch.setattr(tasks, "_publisher", lambda name, kwargs: None)  # their tasks are lost
+    with transaction():
+        ids = [queue_mail(f"u{n}@example.com", "Hello", "text").id for n in range(3)]
+    assert metric(scrape(client), "outbox_backlog", outbox="mail_outbox") == 3
+
+    with transaction():
+        claim = claim_mail(ids[0])
+    with transaction():
+        mark_sent(claim)
+    assert metric(scrape(client), "outbox_backlog", outbox="mail_outbox") == 2

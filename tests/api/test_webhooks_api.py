@@ -386,7 +386,7 @@ def test_one_task_per_event_is_sent_after_commit(
         ids = sorted(d.id for d in WebhookDelivery.select())
     assert len(ids) == 2
     # One task for the event's deliveries (besides the sign-up's confirmation mail).
-    assert sorted(name for name, _kw in sent_tasks) == ["mail.send", "webhooks.deliver"]
+    assert sorted(name for name, _kw in sent_tasks) == ["mail.deliver", "webhooks.deliver"]
     [deliver] = [kw for name, kw in sent_tasks if name == "webhooks.deliver"]
     assert sorted(deliver["delivery_ids"]) == ids
 

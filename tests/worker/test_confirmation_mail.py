@@ -43,15 +43,38 @@ def test_confirmation_mail_link_confirms_the_account(client, celery_worker, smtp
     assert set(login.json) == {"access_token", "refresh_token"}
 
 
-def test_without_smtp_a_mail_is_a_readable_eml_file(config):
+def sent_through_the_outbox(monkeypatch, queue) -> None:
+    """Run `queue`, then the tasks it published, here and now."""
+    from models import tasks
     from worker import mail as mail_tasks
 
-    assert config.smtp_url is None
+    published = []
+    monkeypatch.setattr(tasks, "_publisher", lambda name, kwargs: published.append((name, kwargs)))
+    queue()
+    for name, kwargs in published:
+        assert name == "mail.deliver"
+        mail_tasks.deliver(**kwargs)
+
+
+def written_eml(config, send) -> bytes:
     before = set(config.mail_dir.glob("*.eml")) if config.mail_dir.exists() else set()
-    rendered = mails.confirmation("bo@example.com", "토끼", "http://x.test/api/confirm-user/1/t", 3)
-    mail_tasks.send(**rendered.task_kwargs())
+    send()
     [written] = set(config.mail_dir.glob("*.eml")) - before
-    raw = written.read_bytes()
+    return written.read_bytes()
+
+
+def test_without_smtp_a_mail_is_a_readable_eml_file(config, monkeypatch):
+    from models.mail_outbox import queue_mail
+    from models.transaction import transaction
+
+    assert config.smtp_url is None
+    rendered = mails.confirmation("bo@example.com", "토끼", "http://x.test/api/confirm-user/1/t", 3)
+
+    def queue():
+        with transaction():
+            queue_mail(rendered.to, rendered.subject, rendered.text, rendered.html)
+
+    raw = written_eml(config, lambda: sent_through_the_outbox(monkeypatch, queue))
     # 8-bit, not base64: the Korean text and the link are there to read and click.
     assert "토끼 님".encode() in raw and b"http://x.test/api/confirm-user/1/t" in raw
     assert b"base64" not in raw
@@ -60,11 +83,10 @@ def test_without_smtp_a_mail_is_a_readable_eml_file(config):
     assert parts(message) == {"text/plain": rendered.text, "text/html": rendered.html}
 
 
-def test_a_task_queued_before_mails_had_html_still_sends(config):
+def test_a_task_queued_by_the_release_before_the_outbox_still_sends(config, monkeypatch):
     from worker import mail as mail_tasks
 
-    before = set(config.mail_dir.glob("*.eml")) if config.mail_dir.exists() else set()
-    mail_tasks.send(to="bo@example.com", subject="제목", text="본문\n")
-    [written] = set(config.mail_dir.glob("*.eml")) - before
-    message = message_from_bytes(written.read_bytes(), policy=default)
+    legacy = lambda: mail_tasks.send(to="bo@example.com", subject="제목", text="본문\n")  # noqa: E731
+    raw = written_eml(config, lambda: sent_through_the_outbox(monkeypatch, legacy))
+    message = message_from_bytes(raw, policy=default)
     assert message.get_content_type() == "text/plain" and message.get_content() == "본문\n"

@@ -15,6 +15,7 @@ from pony import orm
 
 from models import open_day
 from models.clock import utcnow
+from models.mail_outbox import SENT, OutboxMail
 from models.messages import Message
 from models.open_day import OpenDayMail
 from models.transaction import transaction
@@ -58,8 +59,8 @@ def _mail_tasks_settled(worker, config) -> bool:
     if redis.Redis.from_url(config.redis_url).llen(config.queue("mail")):
         return False
     log = worker.log_path.read_text()
-    received = len(re.findall(r"Task mail\.send\[[\w-]+\] received", log))
-    done = len(re.findall(r"Task mail\.send\[[\w-]+\] (?:succeeded|raised|retry)", log))
+    received = len(re.findall(r"Task mail\.deliver\[[\w-]+\] received", log))
+    done = len(re.findall(r"Task mail\.deliver\[[\w-]+\] (?:succeeded|raised|retry)", log))
     return received == done
 
 
@@ -115,8 +116,8 @@ def test_two_runs_at_once_mail_each_user_once(config, celery_worker, smtp_server
     assert wait_for(lambda: _result(celery_worker, third) is not None)
     assert _result(celery_worker, third) == 0
     with orm.db_session:
-        assert orm.count(d for d in OpenDayMail if d.queued_at is None) == 0
         assert orm.count(d for d in OpenDayMail) == 3
+        assert orm.count(m for m in OutboxMail if m.status == SENT) == 3
 
 
 @pytest.mark.redis
@@ -147,59 +148,58 @@ def test_without_an_opening_date_the_job_does_nothing(config, sent_tasks):
         assert orm.count(d for d in OpenDayMail) == 0
 
 
-def _claim(opening, limit=100) -> list[open_day.OpenDayNotice]:
+def _queue(opening, limit=100) -> int | None:
     with transaction():
-        return open_day.claim_open_day_mails(opening, uuid.uuid4().hex, limit)
+        return open_day.queue_open_day_mails(opening, limit, lambda n: ("subject", n.email, None))
 
 
-def test_a_claim_left_by_a_dead_run_is_taken_over_once_stale(config):
-    _user("앤")
+def _outbox() -> list[str]:
+    """Whom the outbox holds a mail for, one entry per mail."""
+    with orm.db_session:
+        return sorted(orm.select(m.recipient for m in OutboxMail).without_distinct())
+
+
+def test_a_run_that_dies_before_committing_leaves_every_user_to_the_next(config):
+    _, email = _user("앤")
     opening = utcnow()
-    [claimed] = _claim(opening)  # the run dies here, before queueing the mail
-    assert claimed.count == 0
-    assert _claim(opening) == []  # a live claim is left alone
 
-    with transaction():
-        mail = OpenDayMail[claimed.claim_id]
-        mail.claimed_at = utcnow() - open_day.CLAIM_TIMEOUT - timedelta(seconds=1)
-    [again] = _claim(opening)
-    assert again.claim_id == claimed.claim_id
-    with transaction():
-        open_day.mark_open_day_mails_queued([again.claim_id])
+    def render(notice):
+        raise RuntimeError("the worker dies here")
 
-    with transaction():
-        OpenDayMail[claimed.claim_id].claimed_at = utcnow() - timedelta(days=1)
-    assert _claim(opening) == []  # queued: never again
+    with pytest.raises(RuntimeError), transaction():
+        open_day.queue_open_day_mails(opening, 100, render)
+    assert _outbox() == []
+
+    assert _queue(opening) == 1
+    assert _outbox() == [email]
+    assert _queue(opening) is None  # told: never again
 
 
-def test_concurrent_claims_split_the_users_without_overlap(config):
-    ids = {_user(f"u{n}")[0] for n in range(12)}
+def test_concurrent_runs_split_the_users_without_overlap(config):
+    emails = {_user(f"u{n}")[1] for n in range(12)}
     opening = utcnow()
     barrier = threading.Barrier(3)
-    claimed: list[list[int]] = []
+    written: list[int] = []
 
-    def claim():
+    def run():
         barrier.wait()
-        mine = []
-        while batch := _claim(opening, limit=2):
-            mine += [n.claim_id for n in batch]
-            with transaction():
-                open_day.mark_open_day_mails_queued([n.claim_id for n in batch])
-        claimed.append(mine)
+        while (count := _queue(opening, limit=2)) is not None:
+            written.append(count)
 
-    threads = [threading.Thread(target=claim) for _ in range(3)]
+    threads = [threading.Thread(target=run) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    every = [claim_id for mine in claimed for claim_id in mine]
-    assert len(every) == len(set(every)) == len(ids)
+    assert sum(written) == len(emails)
+    assert _outbox() == sorted(emails)
     with orm.db_session:
-        assert {d.user.id for d in OpenDayMail.select()} == ids
+        assert orm.count(d for d in OpenDayMail) == len(emails)
 
 
 def test_a_new_opening_mails_everyone_again(config):
-    _user("앤")
+    _, email = _user("앤")
     first = utcnow()
-    assert len(_claim(first)) == 1
-    assert len(_claim(first + timedelta(days=365))) == 1
+    assert _queue(first) == 1
+    assert _queue(first + timedelta(days=365)) == 1
+    assert _outbox() == [email, email]

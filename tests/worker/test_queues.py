@@ -13,7 +13,9 @@ def test_every_task_is_routed_to_its_domains_queue(config):
     routed = {name: app.amqp.router.route({}, name)["queue"].name for name in ours}
     assert routed == {
         "billing.renewals": config.queue("billing"),
+        "mail.deliver": config.queue("mail"),
         "mail.send": config.queue("mail"),
+        "mail.sweep": config.queue("periodic"),
         "messages.open_day": config.queue("periodic"),
         "idempotency.purge": config.queue("periodic"),
         "social.share": config.queue("social"),
