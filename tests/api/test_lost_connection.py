@@ -40,13 +40,15 @@ def _no_worker_writes(client, config, monkeypatch):
     it, has taken what earlier tests queued (ids start again from 1 in each test: a late
     task would act on this test's rows)."""
     from models import tasks
+    from settings import QUEUE_DOMAINS
     from worker.celery import app
 
     monkeypatch.setattr(tasks, "_publisher", lambda name, kwargs: None)
 
     def queue_empty() -> bool:
         with app.connection_for_write() as connection:
-            return not connection.default_channel.client.llen(config.task_queue)
+            redis = connection.default_channel.client
+            return not any(redis.llen(config.queue(domain)) for domain in QUEUE_DOMAINS)
 
     wait_for(queue_empty, timeout=120, interval=0.5)
 
