@@ -147,6 +147,10 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "redis" in item.keywords:
                 item.add_marker(skip)
+    # The run's one real worker lives from the first test that needs it to the end, and
+    # takes every task published from then on: tests that need it run last, so that no
+    # other test finds a worker acting on its rows (a share posted, a delivery attempted).
+    items.sort(key=lambda item: "celery_worker" in getattr(item, "fixturenames", ()))
 
 
 def pytest_sessionfinish(session, exitstatus):
