@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import Worker
+from helpers import Worker, purge_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -326,12 +326,7 @@ def celery_worker(config, smtp_server):
         pytest.skip("the real worker needs Redis")
     # Tests before this one queued tasks (sign-up mail, deliveries) whose rows are long
     # gone; a worker starting on that backlog would be busy with it for minutes.
-    from settings import QUEUE_DOMAINS
-    from worker.celery import app
-
-    with app.connection_for_write() as connection:
-        for domain in QUEUE_DOMAINS:
-            connection.default_channel.queue_purge(config.queue(domain))
+    purge_queues(config)
     worker = Worker(VAR_DIR / "worker.log", {**os.environ, "SMTP_URL": smtp_server.url})
     yield worker
     worker.stop()

@@ -171,3 +171,13 @@ def metric(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return sample.value
     return 0.0
+
+
+def purge_queues(config) -> None:
+    """Drop every task waiting in the run's queues."""
+    from settings import QUEUE_DOMAINS
+    from worker.celery import app
+
+    with app.connection_for_write() as connection:
+        for domain in QUEUE_DOMAINS:
+            connection.default_channel.queue_purge(config.queue(domain))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 from fixtures.faults import changed
-from helpers import wait_for
+from helpers import purge_queues
 
 ZELLYY_UNAVAILABLE = {
     "error": {
@@ -36,21 +36,13 @@ TOTALS_OFF = (
 def _no_worker_writes(client, config, monkeypatch):
     """A worker writing rows meanwhile (webhook attempts, mails marked sent) would look
     like the request's doing: the requests' tasks stay here (the app registered its
-    publisher: this one replaces it), and the run's worker, if an earlier test started
-    it, has taken what earlier tests queued (ids start again from 1 in each test: a late
-    task would act on this test's rows)."""
+    publisher: this one replaces it), and what earlier tests queued is dropped (ids start
+    again from 1 in each test: a late task would act on this test's rows). The run's
+    worker has not started: tests that need it run last (conftest.py)."""
     from models import tasks
-    from settings import QUEUE_DOMAINS
-    from worker.celery import app
 
     monkeypatch.setattr(tasks, "_publisher", lambda name, kwargs: None)
-
-    def queue_empty() -> bool:
-        with app.connection_for_write() as connection:
-            redis = connection.default_channel.client
-            return not any(redis.llen(config.queue(domain)) for domain in QUEUE_DOMAINS)
-
-    wait_for(queue_empty, timeout=120, interval=0.5)
+    purge_queues(config)
 
 
 def cut_each_statement(
