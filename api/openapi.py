@@ -6,15 +6,17 @@ import re
 
 import falcon
 
-from api import idempotency
+from api import idempotency, schemas
 from api.validation import Operation, operation
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _ZELLYY_ERROR = {
     "type": "object",
+    "required": ["error"],
     "properties": {
         "error": {
             "type": "object",
+            "required": ["code", "message"],
             "properties": {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
@@ -23,7 +25,12 @@ _ZELLYY_ERROR = {
         }
     },
 }
-_RABBIT_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
+_RABBIT_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
 
 
 def routes(app: falcon.App):
@@ -73,7 +80,11 @@ def build(app: falcon.App) -> dict:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
-            "schemas": {"ZellyyError": _ZELLYY_ERROR, "RabbitError": _RABBIT_ERROR},
+            "schemas": {
+                "ZellyyError": _ZELLYY_ERROR,
+                "RabbitError": _RABBIT_ERROR,
+                **schemas.COMPONENTS,
+            },
         },
     }
 
@@ -87,10 +98,9 @@ def _operation(path: str, method: str, resource, spec: Operation) -> dict:
         "summary": spec.summary,
         "operationId": f"{method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', path).strip('_')}",
         "tags": [surface or "service"],
-        "responses": {str(spec.status): {"description": "Success"}},
+        "responses": {str(spec.status): _success(spec)},
     }
-    for status, description in spec.responses.items():
-        op["responses"][str(status)] = {"description": description}
+    errors = dict(spec.responses)
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"\{(\w+)\}", path)
@@ -100,15 +110,10 @@ def _operation(path: str, method: str, resource, spec: Operation) -> dict:
             parameters.append(
                 {"name": name, "in": "query", "required": False, "schema": _clean(schema)}
             )
+        errors.setdefault(400, "Invalid request")
     if spec.idempotent:
         parameters.append(idempotency.PARAMETER)
-        op["responses"].setdefault(
-            "422",
-            {
-                "description": "The Idempotency-Key was already used for a different request",
-                "content": {"application/json": {"schema": error_ref}},
-            },
-        )
+        errors.setdefault(422, "The Idempotency-Key was already used for a different request")
     if parameters:
         op["parameters"] = parameters
     if spec.body:
@@ -116,23 +121,29 @@ def _operation(path: str, method: str, resource, spec: Operation) -> dict:
             "required": True,
             "content": {"application/json": {"schema": _clean(spec.body)}},
         }
-        op["responses"].setdefault(
-            "400",
-            {
-                "description": "Invalid request",
-                "content": {"application/json": {"schema": error_ref}},
-            },
-        )
+        errors.setdefault(400, "Invalid request")
+        errors.setdefault(413, "The body is over the size limit")
+        errors.setdefault(415, "The body is not JSON")
     if spec.auth:
         op["security"] = [{"bearer": []}]
-        op["responses"].setdefault(
-            "401",
-            {
-                "description": "Authentication required",
-                "content": {"application/json": {"schema": error_ref}},
-            },
-        )
+        errors.setdefault(401, "Authentication required")
+    if getattr(resource, "uses_db", True):
+        errors.setdefault(503, "The database or broker is briefly unavailable")
+    for status, description in sorted(errors.items()):
+        response = {
+            "description": description,
+            "content": {"application/json": {"schema": error_ref}},
+        }
+        if status in (429, 503):
+            response["headers"] = _RETRY_AFTER
+        op["responses"][str(status)] = response
     return op
+
+
+def _success(spec: Operation) -> dict:
+    if spec.status == 204 or spec.returns is None:
+        return {"description": "Success"}
+    return {"description": "Success", "content": {spec.media: {"schema": _clean(spec.returns)}}}
 
 
 def _clean(schema):

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+# Named schemas of the OpenAPI document's components, filled by `component`.
+COMPONENTS: dict[str, dict] = {}
+
+
+def component(name: str, schema: dict) -> dict:
+    """Name `schema` in the document's components; the answer refers to it there."""
+    assert COMPONENTS.get(name, schema) == schema, f"two schemas named {name}"
+    COMPONENTS[name] = schema
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 # Python's \s, like str.strip(), is Unicode's whitespace: no-break and ideographic spaces too.
 EMAIL = {
     "type": "string",

@@ -52,6 +52,13 @@ class Operation:
     status: int = 200
     responses: dict[int, str] = field(default_factory=dict)
     idempotent: bool = False
+    returns: dict | None = None
+    media: str = "application/json"
+
+    @property
+    def described(self) -> bool:
+        """Whether the success answer is declared (a 204 has no body to declare)."""
+        return self.returns is not None or self.status == 204
 
 
 def operation(
@@ -63,6 +70,8 @@ def operation(
     status: int = 200,
     responses: dict[int, str] | None = None,
     idempotent: bool = False,
+    returns: dict | None = None,
+    media: str = "application/json",
 ):
     """Declare, validate and document one responder.
 
@@ -70,8 +79,13 @@ def operation(
     `req.context.user` and `req.context.session` first; the parsed body and
     query land in `req.context.body` and `req.context.query`. With
     `idempotent=True` an Idempotency-Key replays the first answer (api.idempotency).
+    `returns` is the schema of the success body (of type `media`); `responses` maps
+    each error status the operation itself can answer to its description (the
+    statuses every operation of its kind can answer are added by api.openapi).
     """
-    spec = Operation(summary, body, query, auth, status, responses or {}, idempotent)
+    spec = Operation(
+        summary, body, query, auth, status, responses or {}, idempotent, returns, media
+    )
     body_validator = Validator(body, format_checker=_FORMATS) if body else None
     query_validator = Validator(query, format_checker=_FORMATS) if query else None
 

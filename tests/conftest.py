@@ -271,9 +271,10 @@ def app(config):
 
 @pytest.fixture
 def client(app):
-    from falcon import testing
+    """A test client whose every answer is checked against the OpenAPI document."""
+    from contract import CheckedClient
 
-    return testing.TestClient(app)
+    return CheckedClient(app)
 
 
 @pytest.fixture

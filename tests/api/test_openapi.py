@@ -166,3 +166,56 @@ def test_a_responder_without_a_declaration_is_reported(app):
 
 def test_a_plain_app_has_nothing_to_report():
     assert openapi.undocumented(falcon.App()) == []
+
+
+THING = {
+    "type": "object",
+    "required": ["id"],
+    "properties": {"id": {"type": "integer"}},
+    "additionalProperties": False,
+}
+
+
+class Declared:
+    uses_db = False
+
+    def __init__(self, answer: dict, status: int = 200):
+        self.answer, self.status = answer, status
+
+    @operation("declared", returns=THING, responses={404: "No such thing"})
+    def on_get(self, req, resp):
+        resp.status = self.status
+        resp.media = self.answer
+
+
+@pytest.mark.parametrize(
+    "answer, status, fault",
+    [
+        ({"id": 1}, 200, None),
+        ({"id": "1"}, 200, "unlike its schema"),
+        ({"id": 1, "secret": "x"}, 200, "unlike its schema"),
+        ({"error": {"code": "not_found", "message": "Not found"}}, 404, None),
+        ({"error": "not found"}, 404, "unlike its schema"),
+        ({"error": {"code": "conflict", "message": "taken"}}, 409, "does not list"),
+    ],
+)
+def test_the_test_client_holds_each_answer_to_the_document(app, answer, status, fault):
+    from contract import CheckedClient, ContractError
+
+    app.add_route("/test/declared", Declared(answer, status))
+    client = CheckedClient(app)
+    if fault is None:
+        assert client.simulate_get("/test/declared").status_code == status
+    else:
+        with pytest.raises(ContractError, match=fault):
+            client.simulate_get("/test/declared")
+
+
+def test_declared_success_bodies_and_errors_are_in_the_document(app):
+    app.add_route("/test/declared", Declared({"id": 1}))
+    doc = openapi.build(app)
+    responses = doc["paths"]["/test/declared"]["get"]["responses"]
+    assert responses["200"]["content"]["application/json"]["schema"] == THING
+    error = responses["404"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/ZellyyError"}
+    assert "503" not in responses  # no database, nothing to be unavailable
