@@ -31,6 +31,8 @@ LOGIN_EMAIL = {
 
 # A lookahead rather than ^[^…]*$: in Python's re, $ also matches before a final "\n".
 NO_CONTROL_CHARS = r"^(?![\s\S]*[\u0000-\u001f\u007f])"
+# The same, with something visible: the database strips a required name, and a blank one is none.
+VISIBLE_TEXT = NO_CONTROL_CHARS + r"(?=[\s\S]*\S)"
 
 HTTP_URL = {
     "type": "string",

@@ -7,7 +7,7 @@ import falcon
 from api.auth import ZELLYY
 from api.deps import Deps
 from api.recovery import MailedLinks
-from api.schemas import EMAIL, LOGIN_EMAIL, NO_CONTROL_CHARS, obj
+from api.schemas import EMAIL, LOGIN_EMAIL, VISIBLE_TEXT, obj
 from api.validation import operation
 from api.zellyy.recovery import PASSWORD, send_confirmation
 from models import sessions, users
@@ -20,8 +20,8 @@ SIGNUP = obj(
         "type": "string",
         "minLength": 1,
         "maxLength": 50,
-        "pattern": NO_CONTROL_CHARS,
-        "x-message": "Must not contain control characters",
+        "pattern": VISIBLE_TEXT,
+        "x-message": "Must contain a visible character and no control characters",
     },
 )
 LOGIN = obj(

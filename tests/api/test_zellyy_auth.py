@@ -92,6 +92,10 @@ def test_wrong_password_and_unknown_email_are_the_same_401(client, zellyy_signup
         ({"email": "a@example.com", "password": "password1", "username": ""}, "username"),
         ({"email": "a@example.com", "password": "password1", "username": "u" * 51}, "username"),
         ({"email": "a@example.com", "password": "password1", "username": "a\nb"}, "username"),
+        # Blank once stripped, as the database strips it: Unicode spaces too.
+        ({"email": "a@example.com", "password": "password1", "username": "   "}, "username"),
+        ({"email": "a@example.com", "password": "password1", "username": "\u0085"}, "username"),
+        ({"email": "a@example.com", "password": "password1", "username": "\u3000"}, "username"),
         ({"email": "a@example.com", "password": "password1"}, "username"),
     ],
 )
