@@ -80,6 +80,8 @@ def count_due(now: datetime) -> int:
 
 def request_retry(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery:
     """Send a delivery again now (a replay if it was done); the attempt is marked manual."""
+    if not 0 < delivery_id < 2**63:  # ids are 64-bit: the database takes no larger number
+        raise NotFound("Delivery not found")
     owner = orm.select(d.endpoint.id for d in WebhookDelivery if d.id == delivery_id).first()
     if owner != endpoint.id:
         raise NotFound("Delivery not found")

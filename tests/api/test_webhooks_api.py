@@ -307,6 +307,10 @@ def test_retry_queues_a_manual_attempt(
     assert unknown.status_code == 404
     not_an_id = client.simulate_post(f"{path}/abc/retry", headers=admin_headers)
     assert not_an_id.status_code == 404
+    for beyond_64_bits in (2**63, 10**30):
+        resp = client.simulate_post(f"{path}/{beyond_64_bits}/retry", headers=admin_headers)
+        assert resp.status_code == 404, resp.text
+        assert resp.json["error"]["message"] == "Delivery not found"
 
 
 def test_a_disabled_endpoint_cannot_be_retried(
