@@ -144,8 +144,8 @@ class Profile(_RabbitResource):
 
 
 def path_int(raw: str) -> int | None:
-    """A path id; anything but a small positive integer identifies nothing."""
-    if raw.isascii() and raw.isdigit() and len(raw) < 19:
+    """A path id; anything but an integer the 32-bit id columns hold identifies nothing."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) < 2**31:
         return int(raw)
     return None
 

@@ -375,7 +375,9 @@ def test_a_message_on_another_page_is_not_found_through_ones_own(ann, bob, cat):
     assert answer.json == {"error": "쪽지를 찾을 수 없습니다."}
 
 
-@pytest.mark.parametrize("message_id", ["424242", "abc", "-1", "0", "1.0", "99999999999999999999"])
+@pytest.mark.parametrize(
+    "message_id", ["424242", "abc", "-1", "0", "1.0", "99999999999999999999", "2147483648"]
+)
 def test_unknown_or_malformed_message_ids_are_404(ann, message_id):
     answer = ann.detail(message_id)
     assert answer.status_code == 404

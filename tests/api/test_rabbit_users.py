@@ -422,7 +422,8 @@ def test_profile_is_public(client, rabbit_register):
 
 
 @pytest.mark.parametrize(
-    "user_id", ["999999", "abc", "-1", "1.5", "١", "99999999999999999999999", "0x1", "%20"]
+    "user_id",
+    ["999999", "abc", "-1", "1.5", "١", "99999999999999999999999", "0x1", "%20", "2147483648"],
 )
 def test_unknown_or_non_integer_ids_are_404(client, rabbit_register, user_id):
     rabbit_register()
