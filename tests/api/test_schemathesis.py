@@ -30,6 +30,8 @@ from api.validation import Operation
 ALWAYS = [not_a_server_error, content_type_conformance]
 # Only for operations whose answers are declared (see Operation.described).
 DECLARED = [status_code_conformance, response_schema_conformance]
+# Ids at the edges of what a database column holds, and digits that are not ASCII.
+EDGE_IDS = ["0", "-1", "007", str(2**31), str(2**63 - 1), str(2**63), "9" * 40, "١٢", "1e3", "\x00"]
 WEBHOOK_URL = "http://127.0.0.1:9/hook"  # nothing listens: deliveries stay pending
 
 
@@ -199,9 +201,11 @@ def test_api(case, data, world, described):
     if token and data.draw(st.integers(0, 7), label="keep credentials") < 7:
         case.headers = {**(case.headers or {}), **bearer(token)}
     for name in list(case.path_parameters or {}):
-        own = world.own(name)
-        if own and not data.draw(st.booleans(), label=f"keep {name}"):
-            case.path_parameters[name] = data.draw(st.sampled_from(own), label=name)
+        source = data.draw(st.sampled_from(["own", "edge", "generated"]), label=name)
+        if source == "own" and world.own(name):
+            case.path_parameters[name] = data.draw(st.sampled_from(world.own(name)))
+        elif source == "edge":
+            case.path_parameters[name] = data.draw(st.sampled_from(EDGE_IDS))
     checks = ALWAYS + (DECLARED if (case.method.upper(), case.operation.path) in described else [])
     response = case.call_and_validate(checks=checks)
     world.after(case, response)
