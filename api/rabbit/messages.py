@@ -13,6 +13,7 @@ from __future__ import annotations
 import falcon
 
 from api.deps import Deps
+from api.rabbit import schemas as answers
 from api.rabbit.users import path_int, user_or_404
 from api.schemas import obj
 from api.validation import operation
@@ -91,7 +92,12 @@ class Messages(_MessagesResource):
         body=WRITE,
         auth=True,
         status=201,
-        responses={404: "No such user"},
+        returns=answers.MESSAGE,
+        responses={
+            400: "Invalid message, or an amount outside the money rules",
+            404: "No such user",
+            409: "The recipient withdrew at the same time",
+        },
         idempotent=True,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
@@ -109,6 +115,7 @@ class Messages(_MessagesResource):
         "The caller's messages, 6 per page, newest first",
         query=PAGE,
         auth=True,
+        returns=answers.MESSAGE_LIST,
         responses=READ_ERRORS,
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
@@ -132,7 +139,12 @@ class Messages(_MessagesResource):
 
 
 class MessageDetail(_MessagesResource):
-    @operation("One of the caller's messages", auth=True, responses=READ_ERRORS)
+    @operation(
+        "One of the caller's messages",
+        auth=True,
+        returns=answers.MESSAGE,
+        responses=READ_ERRORS,
+    )
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, user_id: str, message_id: str
     ) -> None:

@@ -8,6 +8,7 @@ from api import schemas
 from api.auth import RABBIT, bearer_token
 from api.deps import Deps
 from api.rabbit import errors as texts
+from api.rabbit import schemas as answers
 from api.recovery import CONFIRM_LINK_TTL, CONFIRM_PURPOSE
 from api.schemas import obj
 from api.validation import operation
@@ -69,7 +70,15 @@ class _RabbitResource:
 
 class Register(_RabbitResource):
     @operation(
-        "Register; a confirmation link is mailed", body=REGISTER, status=201, idempotent=True
+        "Register; a confirmation link is mailed",
+        body=REGISTER,
+        status=201,
+        idempotent=True,
+        returns=answers.SUCCESS,
+        responses={
+            400: "Invalid email, password or nickname, or the email is already registered",
+            429: "Too many attempts from this address or for this email",
+        },
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
@@ -101,7 +110,16 @@ class ConfirmEmail(_RabbitResource):
 
 
 class Login(_RabbitResource):
-    @operation("Log in; answers an access and a refresh token", body=LOGIN)
+    @operation(
+        "Log in; answers an access and a refresh token",
+        body=LOGIN,
+        returns=answers.TOKENS,
+        responses={
+            400: "Blank email, or the email is not confirmed yet",
+            401: "Wrong email or password",
+            429: "Too many attempts from this address or for this email",
+        },
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.limiter.check(req, body["email"])
@@ -112,14 +130,27 @@ class Login(_RabbitResource):
 
 
 class Refresh(_RabbitResource):
-    @operation("Trade the refresh token (as Bearer) for a new pair; single use")
+    @operation(
+        "Trade the refresh token (as Bearer) for a new pair; single use",
+        returns=answers.TOKENS,
+        responses={401: "No, an invalid, an expired or an already used refresh token"},
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         issued = sessions.rotate(bearer_token(req), RABBIT, self.refresh_ttl, self.reuse_interval)
         resp.media = self._pair(issued)
 
 
 class Withdraw(_RabbitResource):
-    @operation("Delete the caller's account", body=WITHDRAW, auth=True, status=204)
+    @operation(
+        "Delete the caller's account",
+        body=WITHDRAW,
+        auth=True,
+        status=204,
+        responses={
+            400: "The username is not the caller's",
+            409: "A message was sent during the withdrawal; try again",
+        },
+    )
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = req.context.user
         if req.context.body["username"] != user.username:
@@ -128,13 +159,27 @@ class Withdraw(_RabbitResource):
 
 
 class Profile(_RabbitResource):
-    @operation("A user's nickname and the money they received (public)")
+    @operation(
+        "A user's nickname and the money they received (public)",
+        returns=answers.PROFILE,
+        responses={404: "No such user"},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         user = user_or_404(user_id)
         total = messages.totals(user).amount
         resp.media = {"user_info": {"username": user.username, "total_amount": total}}
 
-    @operation("Change the caller's nickname", body=RENAME, auth=True)
+    @operation(
+        "Change the caller's nickname",
+        body=RENAME,
+        auth=True,
+        returns=answers.SUCCESS,
+        responses={
+            403: "Not the caller's account",
+            404: "No such user",
+            409: "Changed by another request at the same time; try again",
+        },
+    )
     def on_put(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         user = user_or_404(user_id)
         if user.id != req.context.user.id:
