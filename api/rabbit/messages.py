@@ -15,7 +15,7 @@ import falcon
 from api.deps import Deps
 from api.rabbit import schemas as answers
 from api.rabbit.users import path_int, user_or_404
-from api.schemas import obj
+from api.schemas import SPACE, obj
 from api.validation import operation
 from models import messages, users
 from models.errors import NotFound, PermissionDenied
@@ -24,13 +24,15 @@ MAX_PAGE = 1_000_000
 LIST_FORBIDDEN = "쪽지는 본인만 조회할 수 있습니다"
 DETAIL_FORBIDDEN = "상세내용 조회는 본인만 가능합니다."
 
-# Any text of 1..150 characters that is not blank, without control characters
-# (line breaks and tabs are fine) or unpaired surrogates, which no database stores.
+# Any text of 1..150 characters that is not blank, without control characters (line
+# breaks and tabs are fine). Unpaired surrogates, which no database stores, are refused
+# apart (api.validation): in a pattern, ECMAScript without its u flag reads the halves
+# of every emoji as such.
 MESSAGE = {
     "type": "string",
     "minLength": 1,
     "maxLength": 150,
-    "pattern": r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]*$",
+    "pattern": rf"^(?=[\s\S]*[^{SPACE}])[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
     "x-error": "쪽지는 공백이 아닌 1자 이상 150자 이하로 작성해 주세요.",
 }
 AMOUNT = {"type": "integer", "x-error": "금액(amount)은 정수로 입력해 주세요."}

@@ -18,12 +18,14 @@ from models.mail_outbox import queue_mail
 
 USERNAME = {
     "type": "string",
-    "pattern": r"^[가-힣A-Za-z0-9]{2,5}$",
+    "pattern": r"^(?!.*\n)[가-힣A-Za-z0-9]{2,5}$",
     "x-error": texts.INVALID_USERNAME,
 }
 PASSWORD = {
     "type": "string",
-    "pattern": r"^(?=.*[a-z])(?=.*[A-Z])(?=.*\d)(?=.*[!@#$%^&*])[A-Za-z\d!@#$%^&*]{12,16}$",
+    # ASCII only (not \d: in Python that is any script's digits); see api.schemas.
+    "pattern": r"^(?!.*\n)(?=.*[a-z])(?=.*[A-Z])(?=.*[0-9])(?=.*[!@#$%^&*])"
+    r"[A-Za-z0-9!@#$%^&*]{12,16}$",
     "x-error": texts.INVALID_PASSWORD,
 }
 EMAIL = {**schemas.EMAIL, "x-error": texts.INVALID_EMAIL}
