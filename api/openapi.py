@@ -140,7 +140,7 @@ def _operation(path: str, method: str, resource, spec: Operation) -> dict:
             "description": description,
             "content": {"application/json": {"schema": _clean(schema)}},
         }
-        if status in (429, 503):
+        if status in (429, 503) and schema is error_ref:  # a refusal says when to retry
             response["headers"] = _RETRY_AFTER
         op["responses"][str(status)] = response
     return op

@@ -157,6 +157,10 @@ def test_not_ready_is_described_by_its_own_body(document):
     unreachable = {"status": "unavailable", "checks": {"database": "ok", "broker": "unreachable"}}
     assert not list(validator.iter_errors(unreachable))
     assert list(validator.iter_errors({"error": {"code": "x", "message": "y"}}))
+    # It sends no Retry-After; a refusal for a busy database does.
+    assert "headers" not in document["paths"]["/readyz"]["get"]["responses"]["503"]
+    busy = document["paths"]["/api/user/{user_id}"]["get"]["responses"]["503"]
+    assert "Retry-After" in busy["headers"]
 
 
 # Patterns: what the server applies (Python's re) and what clients read (ECMAScript) agree.
