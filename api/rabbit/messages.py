@@ -58,10 +58,15 @@ PAGE = {
         }
     },
 }
-READ_ERRORS = {
-    400: "Bad page number, or before the opening date (MESSAGES_OPEN_AT)",
-    403: "Not the caller's page",
-    404: "No such user or message",
+LIST_ERRORS = {
+    400: "Not a page number, or before the opening date (MESSAGES_OPEN_AT)",
+    403: "Not the caller's page: " + LIST_FORBIDDEN,
+    404: "No such user",
+}
+DETAIL_ERRORS = {
+    400: "Before the opening date (MESSAGES_OPEN_AT)",
+    403: "Not the caller's page: " + DETAIL_FORBIDDEN,
+    404: "No such user, or no such message on the caller's page",
 }
 
 
@@ -96,7 +101,8 @@ class Messages(_MessagesResource):
         status=201,
         returns=answers.MESSAGE,
         responses={
-            400: "Invalid message, or an amount outside the money rules",
+            400: "An invalid field, an amount outside the money rules, or a malformed "
+            "Idempotency-Key",
             404: "No such user",
             409: "The recipient withdrew at the same time",
         },
@@ -118,7 +124,7 @@ class Messages(_MessagesResource):
         query=PAGE,
         auth=True,
         returns=answers.MESSAGE_LIST,
-        responses=READ_ERRORS,
+        responses=LIST_ERRORS,
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         user = self._owned_page(req, user_id, LIST_FORBIDDEN)
@@ -145,7 +151,7 @@ class MessageDetail(_MessagesResource):
         "One of the caller's messages",
         auth=True,
         returns=answers.MESSAGE,
-        responses=READ_ERRORS,
+        responses=DETAIL_ERRORS,
     )
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, user_id: str, message_id: str

@@ -62,7 +62,10 @@ class RequestReset(_RecoveryResource):
         "Mail a password-reset link; the same answer whether the address is known",
         body=REQUEST,
         returns=answers.SUCCESS,
-        responses={429: "Too many requests from this address or for this email"},
+        responses={
+            400: "Not an email address",
+            429: "Too many requests from this address or for this email",
+        },
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.request_reset(req, req.context.body["email"])

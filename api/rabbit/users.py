@@ -78,7 +78,8 @@ class Register(_RabbitResource):
         idempotent=True,
         returns=answers.SUCCESS,
         responses={
-            400: "Invalid email, password or nickname, or the email is already registered",
+            400: "An invalid email, password or nickname, an email already registered, or a "
+            "malformed Idempotency-Key",
             429: "Too many attempts from this address or for this email",
         },
     )
@@ -117,7 +118,7 @@ class Login(_RabbitResource):
         body=LOGIN,
         returns=answers.TOKENS,
         responses={
-            400: "Blank email, or the email is not confirmed yet",
+            400: "A blank email or malformed field, or an email not confirmed yet",
             401: "Wrong email or password",
             429: "Too many attempts from this address or for this email",
         },
@@ -135,7 +136,7 @@ class Refresh(_RabbitResource):
     @operation(
         "Trade the refresh token (as Bearer) for a new pair; single use",
         returns=answers.TOKENS,
-        responses={401: "No, an invalid, an expired or an already used refresh token"},
+        responses={401: "No refresh token, or one that is invalid, expired or already used"},
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         issued = sessions.rotate(bearer_token(req), RABBIT, self.refresh_ttl, self.reuse_interval)
@@ -149,7 +150,7 @@ class Withdraw(_RabbitResource):
         auth=True,
         status=204,
         responses={
-            400: "The username is not the caller's",
+            400: "The username is not the caller's: " + texts.BAD_ACCESS,
             409: "A message was sent during the withdrawal; try again",
         },
     )
@@ -177,7 +178,8 @@ class Profile(_RabbitResource):
         auth=True,
         returns=answers.SUCCESS,
         responses={
-            403: "Not the caller's account",
+            400: "An invalid nickname",
+            403: "Not the caller's account: " + texts.FORBIDDEN,
             404: "No such user",
             409: "Changed by another request at the same time; try again",
         },
