@@ -9,35 +9,19 @@ import falcon
 import redis
 from pony import orm
 
+from api.schemas import fixed
 from api.validation import operation
 from models import db
 
 log = logging.getLogger(__name__)
 
-ALIVE = {
-    "type": "object",
-    "required": ["status"],
-    "properties": {"status": {"const": "ok"}},
-    "additionalProperties": False,
-}
+ALIVE = fixed(["status"], status={"const": "ok"})
 
 
 def _readiness(status: str, check: dict) -> dict:
     """The readiness answer, whose overall `status` and each check's are as given."""
-    return {
-        "type": "object",
-        "required": ["status", "checks"],
-        "properties": {
-            "status": {"const": status},
-            "checks": {
-                "type": "object",
-                "required": ["database", "broker"],
-                "properties": {"database": check, "broker": check},
-                "additionalProperties": False,
-            },
-        },
-        "additionalProperties": False,
-    }
+    checks = fixed(["database", "broker"], database=check, broker=check)
+    return fixed(["status", "checks"], status={"const": status}, checks=checks)
 
 
 READY = _readiness("ok", {"const": "ok"})

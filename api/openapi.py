@@ -164,17 +164,13 @@ def _clean(schema):
 
 
 # The document as a whole; OpenAPI's own schema describes the rest.
-DOCUMENT = {
-    "type": "object",
-    "required": ["openapi", "info", "paths", "components"],
-    "properties": {
-        "openapi": {"const": OPENAPI_VERSION},
-        "info": {"type": "object", "required": ["title", "version"]},
-        "paths": {"type": "object"},
-        "components": {"type": "object"},
-    },
-    "additionalProperties": False,
-}
+DOCUMENT = schemas.fixed(
+    ["openapi", "info", "paths", "components"],
+    openapi={"const": OPENAPI_VERSION},
+    info=schemas.obj(["title", "version"]),
+    paths={"type": "object"},
+    components={"type": "object"},
+)
 
 
 class OpenAPIDocument:

@@ -53,3 +53,8 @@ HTTP_URL = {
 def obj(required: list[str], **properties) -> dict:
     """An object schema; unknown extra fields are allowed and ignored."""
     return {"type": "object", "required": required, "properties": properties}
+
+
+def fixed(required: list[str], **properties) -> dict:
+    """An answer's object with exactly these keys: one that gains or loses a key fails."""
+    return {**obj(required, **properties), "additionalProperties": False}

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from api.schemas import component
+from api.schemas import component, fixed
 from models import messages
-
-
-def _fixed(required: list[str], **properties) -> dict:
-    """An object with exactly these keys: an answer that gains or loses one fails."""
-    return {
-        "type": "object",
-        "required": required,
-        "properties": properties,
-        "additionalProperties": False,
-    }
-
 
 _TEXT = {"type": "string", "minLength": 1}
 _COUNT = {"type": "integer", "minimum": 0}
@@ -23,22 +12,22 @@ _USERNAME = {"type": "string", "minLength": 1, "maxLength": 50}
 _PAGE_URL = {"type": ["string", "null"], "format": "uri"}
 
 # A Korean sentence for the user: {"success": "토끼 님, 회원가입을 환영합니다!"}.
-SUCCESS = component("RabbitSuccess", _fixed(["success"], success=_TEXT))
+SUCCESS = component("RabbitSuccess", fixed(["success"], success=_TEXT))
 # The access token (a JWT that also carries the username) and the single-use refresh token.
 TOKENS = component(
     "RabbitTokens",
-    _fixed(["access_token", "refresh_token"], access_token=_TEXT, refresh_token=_TEXT),
+    fixed(["access_token", "refresh_token"], access_token=_TEXT, refresh_token=_TEXT),
 )
 PROFILE = component(
     "RabbitProfile",
-    _fixed(
+    fixed(
         ["user_info"],
-        user_info=_fixed(["username", "total_amount"], username=_USERNAME, total_amount=_COUNT),
+        user_info=fixed(["username", "total_amount"], username=_USERNAME, total_amount=_COUNT),
     ),
 )
 MESSAGE = component(
     "RabbitMessage",
-    _fixed(
+    fixed(
         ["id", "message", "amount", "is_moneybag", "image_name", "author_name"],
         id={"type": "integer", "minimum": 1},
         message={"type": "string", "minLength": 1, "maxLength": 150},
@@ -55,9 +44,9 @@ MESSAGE = component(
 )
 MESSAGE_LIST = component(
     "RabbitMessageList",
-    _fixed(
+    fixed(
         ["user_info", "message_set_count", "next", "prev", "messages"],
-        user_info=_fixed(
+        user_info=fixed(
             ["username", "email", "total_amount"],
             username=_USERNAME,
             email={"type": "string"},

@@ -14,7 +14,7 @@ from contract import ContractError, check
 from fixtures.accounts import bearer
 from jsonschema import Draft202012Validator
 
-from api import openapi, schemas
+from api import idempotency, openapi, schemas
 from api.errors import RABBIT_PREFIXES
 from api.rabbit import messages as rabbit_messages
 from api.rabbit import users as rabbit_users
@@ -210,6 +210,7 @@ def _patterns(app) -> dict[str, str]:
         "LOGIN_EMAIL": schemas.LOGIN_EMAIL["pattern"],
         "HTTP_URL": schemas.HTTP_URL["pattern"],
         "NO_CONTROL_CHARS": schemas.NO_CONTROL_CHARS,
+        "Idempotency-Key": idempotency.PARAMETER["schema"]["pattern"],
     }
 
     def walk(node, where):
@@ -237,6 +238,7 @@ def test_patterns_mean_the_same_in_ecmascript_and_python(app):
     samples = _SAMPLES + ["".join(rng.choices(_TRICKY, k=rng.randint(1, 8))) for _ in range(300)]
     samples += [f"a{c}@b.c" for c in _TRICKY] + [f"http://a/{c}" for c in _TRICKY]
     samples += [f"{c}Rabbitpass12!" for c in _TRICKY] + [f"토끼{c}" for c in _TRICKY]
+    samples += ["key-1", "key-1\n", "key 1", "열쇠"]
     script = """
 const {patterns, samples} = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const out = {};
