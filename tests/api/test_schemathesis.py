@@ -61,7 +61,9 @@ def api_schema(app):
 class World:
     """The callers and their rows; put back whenever an example deletes or logs out one."""
 
-    def __init__(self, client, zellyy_signup, rabbit_register, admin_headers, platforms):
+    def __init__(
+        self, client, zellyy_signup, rabbit_register, admin_headers, platforms, localstripe
+    ):
         self.client = client
         self.zellyy_signup = zellyy_signup
         self.rabbit_register = rabbit_register
@@ -78,6 +80,8 @@ class World:
         self.owner = rabbit_register(username="토끼")
         self.writer = rabbit_register(username="거북이")
         self.message_id = self._message()
+        # Cards localstripe knows: a subscription can start, and change its card.
+        self.payment_methods = [localstripe.payment_method() for _ in range(3)]
 
     def token(self, case) -> str | None:
         """The token of the user the operation's surface and path call for."""
@@ -101,6 +105,7 @@ class World:
             "delivery_id": [self.delivery_id],
             "user_id": [str(self.owner.id), str(self.writer.id)],
             "message_id": [str(self.message_id)],
+            "payment_method_id": self.payment_methods,
         }.get(name, [])
 
     def after(self, case, response) -> None:
@@ -165,8 +170,8 @@ class World:
 
 
 @pytest.fixture
-def world(client, zellyy_signup, rabbit_register, admin_headers, platforms):
-    return World(client, zellyy_signup, rabbit_register, admin_headers, platforms)
+def world(client, zellyy_signup, rabbit_register, admin_headers, platforms, localstripe):
+    return World(client, zellyy_signup, rabbit_register, admin_headers, platforms, localstripe)
 
 
 @pytest.fixture
@@ -206,6 +211,10 @@ def test_api(case, data, world, described):
             case.path_parameters[name] = data.draw(st.sampled_from(world.own(name)))
         elif source == "edge":
             case.path_parameters[name] = data.draw(st.sampled_from(EDGE_IDS))
+    if isinstance(case.body, dict):
+        for name in [n for n in case.body if world.own(n)]:
+            if not data.draw(st.booleans(), label=f"keep {name}"):
+                case.body[name] = data.draw(st.sampled_from(world.own(name)))
     checks = ALWAYS + (DECLARED if (case.method.upper(), case.operation.path) in described else [])
     response = case.call_and_validate(checks=checks)
     world.after(case, response)
