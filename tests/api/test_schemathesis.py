@@ -24,6 +24,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api.auth import ZELLYY
+from api.recovery import CONFIRM_PURPOSE
 from api.validation import Operation
 
 # Every answer: no 5xx, and a content type the document lists for its status.
@@ -62,9 +64,10 @@ class World:
     """The callers and their rows; put back whenever an example deletes or logs out one."""
 
     def __init__(
-        self, client, zellyy_signup, rabbit_register, admin_headers, platforms, localstripe
+        self, client, zellyy_signup, rabbit_register, admin_headers, platforms, localstripe, links
     ):
         self.client = client
+        self.links = links  # signs the tokens of mailed links
         self.zellyy_signup = zellyy_signup
         self.rabbit_register = rabbit_register
         self.admin = admin_headers
@@ -86,6 +89,8 @@ class World:
     def token(self, case) -> str | None:
         """The token of the user the operation's surface and path call for."""
         path = case.operation.path
+        if path == "/api/user/refresh":  # the refresh token is the bearer here
+            return self.owner.refresh_token
         if "/webhooks" in path:
             return self.admin["Authorization"].split()[1]
         tag = (case.operation.tags or ["service"])[0]
@@ -105,8 +110,27 @@ class World:
             "delivery_id": [self.delivery_id],
             "user_id": [str(self.owner.id), str(self.writer.id)],
             "message_id": [str(self.message_id)],
-            "payment_method_id": self.payment_methods,
         }.get(name, [])
+
+    def own_field(self, name: str, case) -> list:
+        """Values of body field `name` that are the caller's own: credentials, its tokens.
+
+        No valid reset token: a reset would change the password to a generated one.
+        """
+        if name == "payment_method_id":
+            return self.payment_methods
+        if name == "access_token":  # the one account the stand-in platforms know
+            return ["facebook-token"]
+        if name == "token" and case.operation.path.endswith("/auth/confirm"):
+            return [self.links.issue_link(CONFIRM_PURPOSE, self.ann.id, ZELLYY, 3600)]
+        account = self.owner if "rabbit" in (case.operation.tags or []) else self.ann
+        value = {
+            "email": account.email,
+            "password": account.password,
+            "username": getattr(account, "username", None),
+            "refresh_token": account.refresh_token,
+        }.get(name)
+        return [value] if value else []
 
     def after(self, case, response) -> None:
         """Make again what a successful example removed."""
@@ -115,6 +139,20 @@ class World:
         method, path = case.method.upper(), case.operation.path
         if path.endswith("/auth/logout"):
             self.ann = self._login(self.ann)
+        elif path.endswith("/auth/refresh"):
+            pair = response.json()
+            self.ann = dataclasses.replace(
+                self.ann,
+                access_token=pair["access_token"],
+                refresh_token=pair["refresh_token"],
+            )
+        elif path == "/api/user/refresh":
+            pair = response.json()
+            self.owner = dataclasses.replace(
+                self.owner,
+                access_token=pair["access_token"],
+                refresh_token=pair["refresh_token"],
+            )
         elif path == "/api/user/withdraw":
             self.owner = self.rabbit_register(username="토끼")
             self.message_id = self._message()
@@ -170,8 +208,13 @@ class World:
 
 
 @pytest.fixture
-def world(client, zellyy_signup, rabbit_register, admin_headers, platforms, localstripe):
-    return World(client, zellyy_signup, rabbit_register, admin_headers, platforms, localstripe)
+def world(client, zellyy_signup, rabbit_register, admin_headers, platforms, localstripe, config):
+    from api.auth import TokenService
+
+    links = TokenService(config.secret_key, {})  # links only: no access tokens
+    return World(
+        client, zellyy_signup, rabbit_register, admin_headers, platforms, localstripe, links
+    )
 
 
 @pytest.fixture
@@ -212,9 +255,9 @@ def test_api(case, data, world, described):
         elif source == "edge":
             case.path_parameters[name] = data.draw(st.sampled_from(EDGE_IDS))
     if isinstance(case.body, dict):
-        for name in [n for n in case.body if world.own(n)]:
+        for name in [n for n in case.body if world.own_field(n, case)]:
             if not data.draw(st.booleans(), label=f"keep {name}"):
-                case.body[name] = data.draw(st.sampled_from(world.own(name)))
+                case.body[name] = data.draw(st.sampled_from(world.own_field(name, case)))
     checks = ALWAYS + (DECLARED if (case.method.upper(), case.operation.path) in described else [])
     response = case.call_and_validate(checks=checks)
     world.after(case, response)
