@@ -8,6 +8,7 @@ import falcon
 
 from api.deps import Deps
 from api.validation import operation
+from api.zellyy.schemas import PNG
 from models import card_image
 from models.cards import Card, get_card
 from models.errors import AuthenticationFailed, NotFound
@@ -44,8 +45,10 @@ class CardImage:
         responses={
             304: "Not modified (If-None-Match)",
             401: "No token, or an invalid or expired link",
-            404: "No such card",
+            404: "No such card (of the caller's, with a token)",
         },
+        returns=PNG,
+        media="image/png",
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, card_id: str) -> None:
         card = self._card(req, card_id)

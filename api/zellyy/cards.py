@@ -8,6 +8,7 @@ from api.deps import Deps
 from api.pages import listing, page_query
 from api.schemas import obj
 from api.validation import operation
+from api.zellyy.schemas import CARD, CARD_DETAIL, CARD_PAGE
 from models import cards
 
 COLOUR = {
@@ -79,8 +80,12 @@ class Cards:
         body=CREATE,
         auth=True,
         status=201,
-        responses={403: "The free plan's card limit is reached"},
+        responses={
+            403: "The free plan's card limit is reached",
+            409: "A request with this Idempotency-Key is running",
+        },
         idempotent=True,
+        returns=CARD,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = req.context.user
@@ -88,7 +93,9 @@ class Cards:
         resp.media = card.to_dict(is_synced=cards.is_synced(user))
         resp.location = f"{req.path}/{resp.media['id']}"
 
-    @operation("The caller's cards, a page at a time", query=LIST_QUERY, auth=True)
+    @operation(
+        "The caller's cards, a page at a time", query=LIST_QUERY, auth=True, returns=CARD_PAGE
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         page = cards.list_cards(req.context.user, **req.context.query)
         resp.media = listing(page.items, page.total, page.page, page.limit)
@@ -104,6 +111,7 @@ class Card:
         "One card, with its successful shares",
         auth=True,
         responses={404: "No such card of the caller's"},
+        returns=CARD_DETAIL,
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, card_id: str) -> None:
         user = req.context.user
@@ -115,6 +123,7 @@ class Card:
         body=PATCH,
         auth=True,
         responses={404: "No such card of the caller's"},
+        returns=CARD,
     )
     def on_patch(self, req: falcon.Request, resp: falcon.Response, card_id: str) -> None:
         user = req.context.user
