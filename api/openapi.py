@@ -130,10 +130,9 @@ def _operation(path: str, method: str, resource, spec: Operation) -> dict:
     if getattr(resource, "uses_db", True):
         errors.setdefault(503, "The database or broker is briefly unavailable")
     for status, description in sorted(errors.items()):
-        response = {
-            "description": description,
-            "content": {"application/json": {"schema": error_ref}},
-        }
+        response: dict = {"description": description}
+        if status >= 400:  # a 304 Not Modified has no body
+            response["content"] = {"application/json": {"schema": error_ref}}
         if status in (429, 503):
             response["headers"] = _RETRY_AFTER
         op["responses"][str(status)] = response
