@@ -122,6 +122,7 @@ def _operation(path: str, method: str, resource, spec: Operation) -> dict:
             "content": {"application/json": {"schema": _clean(spec.body)}},
         }
         errors.setdefault(400, "Invalid request")
+        errors.setdefault(411, "A chunked body that this server cannot read (no Content-Length)")
         errors.setdefault(413, "The body is over the size limit")
         errors.setdefault(415, "The body is not JSON")
     if spec.auth:
