@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from falcon import testing
+from contract import CheckedClient
 from pony import orm
 
 from models import premium
@@ -571,7 +571,7 @@ def limited(config):
     """A client whose free limit is 3 cards."""
     from api.app import create_app
 
-    return testing.TestClient(create_app(dataclasses.replace(config, free_card_limit=3)))
+    return CheckedClient(create_app(dataclasses.replace(config, free_card_limit=3)))
 
 
 def test_free_limit(limited):

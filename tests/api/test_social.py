@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from conftest import PLATFORMS_URL
-from falcon import testing
+from contract import CheckedClient
 from fixtures.platforms import Reply
 from pony import orm
 
@@ -178,7 +178,7 @@ def test_a_platform_that_cannot_be_reached_is_upstream_unavailable(config, ann):
         cfg = dataclasses.replace(config, twitter_api_url=f"http://127.0.0.1:{port}/2")
         from api.app import create_app
 
-        resp = testing.TestClient(create_app(cfg)).simulate_post(
+        resp = CheckedClient(create_app(cfg)).simulate_post(
             "/api/v1/social/connect/twitter", json={"access_token": "x"}, headers=ann.headers
         )
     assert resp.status_code == 502

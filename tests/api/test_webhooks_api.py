@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from falcon import testing
+from contract import CheckedClient
 from fixtures.webhooks import PLAIN_SECRET, WHSEC_SECRET
 from pony import orm
 
@@ -127,9 +127,7 @@ def production_client(config):
     from api.app import create_app
 
     assert config.webhook_allow_private_urls  # the tests' own setting, lifted here
-    return testing.TestClient(
-        create_app(dataclasses.replace(config, webhook_allow_private_urls=False))
-    )
+    return CheckedClient(create_app(dataclasses.replace(config, webhook_allow_private_urls=False)))
 
 
 @pytest.mark.parametrize(
