@@ -7,6 +7,7 @@ import uuid
 import falcon
 
 from api.deps import Deps
+from api.schemas import NO_NEWLINE
 from api.validation import operation
 from api.zellyy.schemas import PNG
 from models import card_image
@@ -20,7 +21,7 @@ QUERY = {
         "signature": {
             "type": "string",
             "maxLength": 64,
-            "pattern": r"^[A-Za-z0-9_-]+$",
+            "pattern": NO_NEWLINE + "[A-Za-z0-9_-]+$",
             "x-message": "Must be a link signature",
         },
     },

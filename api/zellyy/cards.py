@@ -6,7 +6,7 @@ import falcon
 
 from api.deps import Deps
 from api.pages import listing, page_query
-from api.schemas import obj
+from api.schemas import NO_NEWLINE, SPACE, obj
 from api.validation import operation
 from api.zellyy.schemas import CARD, CARD_DETAIL, CARD_PAGE
 from models import cards
@@ -14,15 +14,15 @@ from models import cards
 COLOUR = {
     "type": "string",
     "maxLength": 7,
-    "pattern": r"^#[0-9A-Fa-f]{6}$",
+    "pattern": NO_NEWLINE + "#[0-9A-Fa-f]{6}$",
     "x-message": "Must be a colour as #RRGGBB",
 }
 TAG = {
     "type": "string",
     "minLength": 1,
     "maxLength": cards.MAX_TAG_LENGTH,
-    # (?!.*\n): Python's `$` also matches before a final newline; no newline may pass.
-    "pattern": r"^(?!.*\n)(?=.*\S)[^\u0000-\u001f\u007f]+$",
+    # Visible as str.strip() sees it: the server stores tags stripped.
+    "pattern": NO_NEWLINE + rf"(?=[\s\S]*[^{SPACE}])[^\u0000-\u001f\u007f]+$",
     "x-message": "Must contain a visible character and no control characters",
 }
 CARD_FIELDS = {
@@ -31,7 +31,7 @@ CARD_FIELDS = {
         "minLength": 1,
         "maxLength": 2000,
         # Tabs and line breaks are text; other control characters (NUL above all) are not.
-        "pattern": r"^(?=[\s\S]*\S)[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$",
+        "pattern": rf"^(?=[\s\S]*[^{SPACE}])[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$",
         "x-message": "Must contain text, and no control characters other than tab and newline",
     },
     "background_color": COLOUR,
@@ -40,8 +40,11 @@ CARD_FIELDS = {
         "type": "string",
         "minLength": 1,
         "maxLength": 50,
-        "pattern": r"^(?!.*\n)\w[\w .-]*$",
-        "x-message": "Must be a font name: letters, digits, spaces, dots and hyphens",
+        # Spelled out: \w is Unicode to Python but ASCII to ECMAScript. Latin and Hangul
+        # (가-힣) letters, the scripts of the app's fonts.
+        "pattern": NO_NEWLINE + r"[A-Za-z0-9_\uac00-\ud7a3][A-Za-z0-9_\uac00-\ud7a3 .-]*$",
+        "x-message": "Must be a font name: Latin or Hangul letters, digits, spaces, dots, "
+        "hyphens and underscores",
     },
     "font_size": {"type": "integer", "minimum": 8, "maximum": 72},
     "text_align": {"type": "string", "enum": list(cards.TEXT_ALIGNS)},

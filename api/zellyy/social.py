@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from api.deps import Deps
-from api.schemas import obj
+from api.schemas import NO_NEWLINE, obj
 from api.validation import operation
 from api.zellyy.schemas import SOCIAL_ACCOUNTS, SOCIAL_CONNECTION
 from models import social
@@ -17,7 +17,7 @@ TOKEN = {
     "type": "string",
     "minLength": 1,
     "maxLength": 4096,
-    "pattern": r"^[\x21-\x7e]+$",
+    "pattern": NO_NEWLINE + r"[\x21-\x7e]+$",
     "x-message": "Must be a token: printable ASCII without spaces",
 }
 CONNECT = obj(

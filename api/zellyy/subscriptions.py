@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from api.deps import Deps
-from api.schemas import obj
+from api.schemas import NO_NEWLINE, obj
 from api.validation import operation
 from api.zellyy.schemas import CANCELED, PLANS, SUBSCRIPTION
 from models import plans, subscribing, subscriptions
@@ -17,7 +17,7 @@ PAYMENT_METHOD_ID = {
     "type": "string",
     "minLength": 1,
     "maxLength": 255,
-    "pattern": r"^(?![\s\S]*\n)[A-Za-z0-9_]+$",
+    "pattern": NO_NEWLINE + "[A-Za-z0-9_]+$",
     "x-message": "Must be a payment method id such as pm_...",
 }
 SUBSCRIBE = obj(

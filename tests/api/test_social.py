@@ -150,6 +150,20 @@ def test_a_token_the_platform_refuses_is_invalid_request(client, platforms, ann,
     assert stored_account(ann.id, platform) is None
 
 
+@pytest.mark.parametrize("token", ["fb-token\n", "fb token", "fb-token\u00a0"])
+def test_a_token_with_spaces_or_line_breaks_is_invalid_request(client, platforms, ann, token):
+    platforms.account("facebook", "fb-token", "page-100")
+
+    resp = connect(client, ann, "facebook", token)
+
+    assert resp.status_code == 400
+    # Refused by the schema, before the platform is asked.
+    assert resp.json["error"]["details"] == {
+        "access_token": "Must be a token: printable ASCII without spaces"
+    }
+    assert stored_account(ann.id, "facebook") is None
+
+
 @pytest.mark.parametrize(
     "reply",
     [

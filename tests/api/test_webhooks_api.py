@@ -92,6 +92,7 @@ def test_only_admins_may_manage_webhooks(client, zellyy_signup, method, path):
         ({"url": "ftp://example.com/hook"}, "url"),
         ({"url": "not a url"}, "url"),
         ({"url": "http://example.com:99999/hook"}, "url"),
+        ({"url": "http://127.0.0.1:9/hook\n"}, "url"),
         ({"url": None}, "url"),
         ({"events": []}, "events"),
         ({"events": ["user.deleted"]}, "events.0"),
