@@ -33,6 +33,9 @@ class StripeWebhook:
         "Stripe webhook (Stripe-Signature): payment_intent.succeeded and payment_failed",
         responses={
             400: "Signature missing or wrong, not a Stripe event, or webhooks not configured",
+            # Its body is read raw, but within the limits every body is held to.
+            411: "A chunked body that this server cannot read (no Content-Length)",
+            413: "The body is over the size limit",
             409: "The payment changed in another request at the same time; Stripe retries",
         },
         returns=STRIPE_RECEIPT,

@@ -46,7 +46,13 @@ class Me:
             "premium_until": rfc3339(until),
         }
 
-    @operation("Change display name or avatar", body=PATCH_ME, auth=True, returns=PROFILE_UPDATED)
+    @operation(
+        "Change display name or avatar",
+        body=PATCH_ME,
+        auth=True,
+        returns=PROFILE_UPDATED,
+        responses={409: "Another request changed the profile at the same time; try again"},
+    )
     def on_patch(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = req.context.user
         changes = {k: v for k, v in req.context.body.items() if k in PATCH_ME["properties"]}
