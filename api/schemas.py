@@ -13,19 +13,23 @@ def component(name: str, schema: dict) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-# Patterns mean the same to the server (Python's re) and to clients (ECMAScript RegExp),
-# so none uses \s, \S, \w, `.` or a bare `$`, whose meanings differ:
-# - whitespace is SPACE, spelled out: what Python's str.strip() removes (ECMAScript's \s
-#   leaves out U+001C-U+001F and U+0085, and adds U+FEFF);
-# - [\s\S] is any character in both, where ECMAScript's `.` also stops at \r, U+2028, U+2029;
-# - Python's `$` also matches before a final newline: `^(?![\s\S]*\n)` refuses one first.
+# Patterns are read by clients as ECMAScript and applied here by Python's re: they use only
+# what both read alike. Not \d or \w (Unicode digits and letters in Python, ASCII in
+# ECMAScript), nor \s or \S (each has whitespace the other lacks; [\s\S], any character,
+# is fine), nor \A, \Z or inline flags; and no `$` that a final "\n" could precede, since
+# Python's `$` also matches before one (hence the `(?!.*\n)` lookaheads).
+
+# Whitespace as Python's str.isspace() and str.strip() count it, spelled out.
 SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Starts a pattern whose `$` must not pass a final "\n" ([\s\S]: ECMAScript's `.` stops at \r).
 NO_NEWLINE = r"^(?![\s\S]*\n)"
+# Whitespace and control characters: what an address or a URL never holds.
+_INVISIBLE = r"\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 EMAIL = {
     "type": "string",
     "maxLength": 254,
-    "pattern": NO_NEWLINE + rf"[^@{SPACE}]+@[^@{SPACE}]+\.[^@{SPACE}]+$",
+    "pattern": rf"^(?!.*\n)[^@{_INVISIBLE}]+@[^@{_INVISIBLE}]+\.[^@{_INVISIBLE}]+$",
     "x-message": "Must be a valid email address",
 }
 # A login takes the address as typed (around it, whitespace is ignored), but never a blank one.
@@ -36,13 +40,14 @@ LOGIN_EMAIL = {
     "x-message": "Must not be blank",
 }
 
+# A lookahead rather than ^[^…]*$, for Python's `$`.
 NO_CONTROL_CHARS = r"^(?![\s\S]*[\u0000-\u001f\u007f])"
 
 HTTP_URL = {
     "type": "string",
     "maxLength": 2048,
     # Two disjoint parts: no backtracking however long the string.
-    "pattern": NO_NEWLINE + rf"https?://[^{SPACE}/?#]+(?:[/?#][^{SPACE}]*)?$",
+    "pattern": rf"^(?!.*\n)https?://[^/?#{_INVISIBLE}]+(?:[/?#][^{_INVISIBLE}]*)?$",
     "x-message": "Must be an http(s) URL",
 }
 
@@ -50,3 +55,8 @@ HTTP_URL = {
 def obj(required: list[str], **properties) -> dict:
     """An object schema; unknown extra fields are allowed and ignored."""
     return {"type": "object", "required": required, "properties": properties}
+
+
+def fixed(required: list[str], **properties) -> dict:
+    """An answer's object with exactly these keys: one that gains or loses a key fails."""
+    return {**obj(required, **properties), "additionalProperties": False}

@@ -9,7 +9,7 @@ webhook signing secrets) are never answered, so they appear nowhere here.
 from __future__ import annotations
 
 from api.pages import page_of
-from api.schemas import component
+from api.schemas import component, fixed
 from models import cards, plans, shares, social, subscriptions, webhooks
 from models.events import EVENT_TYPES
 
@@ -20,21 +20,16 @@ UUID = {"type": "string", "format": "uuid"}
 TEXT_OR_NULL = {"type": ["string", "null"]}
 
 
-def fixed(**properties) -> dict:
-    """An object with exactly these keys, all of them always present."""
-    return {
-        "type": "object",
-        "required": list(properties),
-        "properties": properties,
-        "additionalProperties": False,
-    }
+def exact(**properties) -> dict:
+    """An object with exactly these keys, every one of them always present."""
+    return fixed(list(properties), **properties)
 
 
-MESSAGE = component("Message", fixed(message={"type": "string"}))
+MESSAGE = component("Message", exact(message={"type": "string"}))
 
 TOKENS = component(
     "Tokens",
-    fixed(
+    exact(
         access_token={"type": "string", "description": "A JWT for the Authorization header"},
         refresh_token={"type": "string", "description": "Single use: POST /auth/refresh"},
         expires_at={"type": "integer", "description": "When the access token expires (Unix s)"},
@@ -42,8 +37,8 @@ TOKENS = component(
 )
 LOGGED_IN = component(
     "Login",
-    fixed(
-        user=fixed(id=UUID, email={"type": "string"}, username={"type": "string"}),
+    exact(
+        user=exact(id=UUID, email={"type": "string"}, username={"type": "string"}),
         session=TOKENS,
     ),
 )
@@ -57,7 +52,7 @@ _PROFILE = {
 }
 PROFILE = component(
     "Profile",
-    fixed(
+    exact(
         **_PROFILE,
         created_at=TIME,
         email_confirmed_at=TIME_OR_NULL,
@@ -65,8 +60,8 @@ PROFILE = component(
         premium_until=TIME_OR_NULL,
     ),
 )
-PROFILE_UPDATED = component("ProfileUpdated", fixed(**_PROFILE, updated_at=TIME))
-CONFIRMED = component("EmailConfirmed", fixed(message={"type": "string"}, email_confirmed_at=TIME))
+PROFILE_UPDATED = component("ProfileUpdated", exact(**_PROFILE, updated_at=TIME))
+CONFIRMED = component("EmailConfirmed", exact(message={"type": "string"}, email_confirmed_at=TIME))
 
 _COLOUR = {"type": "string", "pattern": "^#[0-9A-Fa-f]{6}$"}
 _CARD = {
@@ -84,10 +79,10 @@ _CARD = {
     "tags": {"type": "array", "items": {"type": "string"}},
 }
 _PLATFORM = {"type": "string", "enum": list(social.PLATFORMS)}
-CARD = component("Card", fixed(**_CARD))
+CARD = component("Card", exact(**_CARD))
 CARD_DETAIL = component(
     "CardDetail",
-    fixed(
+    exact(
         **_CARD,
         share_count={"type": "integer", "minimum": 0},
         share_platforms={"type": "array", "items": _PLATFORM},
@@ -98,7 +93,7 @@ PNG = {"type": "string", "format": "binary"}
 
 SHARE_ITEM = component(
     "Share",
-    fixed(
+    exact(
         id=UUID,
         card_id=UUID,
         platform=_PLATFORM,
@@ -108,11 +103,11 @@ SHARE_ITEM = component(
         error={**TEXT_OR_NULL, "description": "Why the share failed, once it has"},
     ),
 )
-SHARES = component("Shares", fixed(shares={"type": "array", "items": SHARE_ITEM}))
+SHARES = component("Shares", exact(shares={"type": "array", "items": SHARE_ITEM}))
 
 SOCIAL_CONNECTION = component(
     "SocialConnection",
-    fixed(
+    exact(
         platform=_PLATFORM,
         connected={"const": True},
         platform_user_id={"type": "string"},
@@ -121,10 +116,10 @@ SOCIAL_CONNECTION = component(
 )
 SOCIAL_ACCOUNTS = component(
     "SocialAccounts",
-    fixed(
+    exact(
         accounts={
             "type": "array",
-            "items": fixed(
+            "items": exact(
                 platform=_PLATFORM,
                 platform_user_id={"type": "string"},
                 connected_at=TIME,
@@ -138,7 +133,7 @@ SOCIAL_ACCOUNTS = component(
 _PLAN_ID = {"type": "string", "enum": list(plans.PLANS)}
 PLAN = component(
     "Plan",
-    fixed(
+    exact(
         id=_PLAN_ID,
         name={"type": "string"},
         description={"type": "string"},
@@ -148,7 +143,7 @@ PLAN = component(
         features={"type": "array", "items": {"type": "string"}},
     ),
 )
-PLANS = component("Plans", fixed(plans={"type": "array", "items": PLAN}))
+PLANS = component("Plans", exact(plans={"type": "array", "items": PLAN}))
 _SUBSCRIPTION_STATUS = {
     "type": "string",
     "enum": [
@@ -160,7 +155,7 @@ _SUBSCRIPTION_STATUS = {
 }
 SUBSCRIPTION = component(
     "Subscription",
-    fixed(
+    exact(
         id=UUID,
         plan_id=_PLAN_ID,
         status=_SUBSCRIPTION_STATUS,
@@ -173,7 +168,7 @@ SUBSCRIPTION = component(
 )
 CANCELED = component(
     "CanceledSubscription",
-    fixed(
+    exact(
         id=UUID,
         status={"const": subscriptions.CANCELED},
         end_date=TIME,
@@ -182,7 +177,7 @@ CANCELED = component(
 )
 STRIPE_RECEIPT = component(
     "StripeEventReceived",
-    fixed(
+    exact(
         received={"const": True},
         outcome={
             "type": "string",
@@ -200,17 +195,17 @@ STRIPE_RECEIPT = component(
 
 _EVENTS = {"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}}
 WEBHOOK_CREATED = component(
-    "WebhookCreated", fixed(id=UUID, url={"type": "string"}, events=_EVENTS, created_at=TIME)
+    "WebhookCreated", exact(id=UUID, url={"type": "string"}, events=_EVENTS, created_at=TIME)
 )
 WEBHOOK = component(
     "Webhook",
-    fixed(
+    exact(
         id=UUID,
         url={"type": "string"},
         events=_EVENTS,
         enabled={"type": "boolean"},
         disabled_reason=TEXT_OR_NULL,
-        breaker=fixed(
+        breaker=exact(
             state={"type": "string", "enum": [webhooks.CLOSED, webhooks.OPEN, webhooks.HALF_OPEN]},
             consecutive_failures={"type": "integer", "minimum": 0},
             failing_since=TIME_OR_NULL,
@@ -219,10 +214,10 @@ WEBHOOK = component(
         created_at=TIME,
     ),
 )
-WEBHOOKS = component("Webhooks", fixed(data={"type": "array", "items": WEBHOOK}))
+WEBHOOKS = component("Webhooks", exact(data={"type": "array", "items": WEBHOOK}))
 DELIVERY = component(
     "Delivery",
-    fixed(
+    exact(
         id={"type": "integer"},
         webhook_id=UUID,
         message_id={"type": "string", "description": "The webhook-id header it is sent with"},
@@ -237,7 +232,7 @@ DELIVERY = component(
         created_at=TIME,
         attempts={
             "type": "array",
-            "items": fixed(
+            "items": exact(
                 number={"type": "integer", "minimum": 1},
                 trigger={"type": "string", "enum": [webhooks.SCHEDULED, webhooks.MANUAL]},
                 attempted_at=TIME,
