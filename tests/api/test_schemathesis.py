@@ -236,7 +236,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @schema.given(data=st.data())
 @settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     database=None,
