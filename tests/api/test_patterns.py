@@ -1,0 +1,152 @@
+"""Every `pattern` in /openapi.json means the same to clients (ECMAScript) and server (Python).
+
+OpenAPI 3.1 and JSON Schema say a pattern is an ECMAScript regular expression:
+a client checks its input with `new RegExp(pattern, "u")` (as Ajv does) before
+sending it, and the server checks it again with Python's `re.search`
+(api.validation). Where the two engines read a pattern differently (`\\w`, `\\s`,
+`\\d`, `.` and `$` all do), a client would send what the server refuses, or
+refuse what the server takes. Each pattern is run on the same probe strings in
+both engines, the ECMAScript side in a real Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+# Characters on which the engines' classes and anchors differ, and their neighbours.
+TRICKY = [
+    "\n",
+    "\r",
+    "\t",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1f",
+    "\x7f",
+    "\x85",
+    "\u00a0",
+    "\u1680",
+    "\u2028",
+    "\u2029",
+    "\u3000",
+    "\ufeff",
+    "\u200b",
+    "\u0000",
+    "\ud800",  # a lone surrogate: JSON may carry one
+    "é",
+    "ß",
+    "日",
+    "토",
+    "٣",  # an Arabic-Indic digit
+    "²",
+    "İ",
+    "\U0001f600",
+    " ",
+    "_",
+    "-",
+    ".",
+    "@",
+]
+# Strings of the shapes the API's patterns look for, to put the tricky characters into.
+BASES = [
+    "",
+    "a",
+    "a b",
+    "x@y.z",
+    "#ffffff",
+    "http://a.b/c",
+    "https://example.com/path?q=1#f",
+    "ab_c-d.e",
+    "abc",
+    "토끼",
+    "Rabbitpass123!",
+    "price_1Abc",
+    "0",
+    "123456",
+    "hello world",
+    "a" * 300,
+    "日本",
+]
+
+# Runs every pattern on every probe; a pattern ECMAScript cannot compile answers its error.
+ECMASCRIPT = """(cases) => JSON.parse(cases).map(([pattern, probes]) => {
+  let regex;
+  try {
+    regex = new RegExp(pattern, "u");
+  } catch (e) {
+    return e.name + ": " + e.message;
+  }
+  return probes.map((probe) => regex.test(probe));
+})"""
+
+
+def patterns_in(node, found: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Each `pattern` under `node`, with the example values its schema gives."""
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            examples = found.setdefault(node["pattern"], set())
+            for key in ("examples", "enum"):
+                examples.update(v for v in node.get(key, []) if isinstance(v, str))
+            for key in ("example", "default", "const"):
+                if isinstance(node.get(key), str):
+                    examples.add(node[key])
+        for value in node.values():
+            patterns_in(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            patterns_in(value, found)
+    return found
+
+
+def probes_for(examples: set[str]) -> list[str]:
+    probes = set(TRICKY)
+    for base in [*BASES, *sorted(examples)]:
+        probes.update({base, base + "\n", "\n" + base})
+        for char in TRICKY:
+            probes.update({base + char, char + base, base[:1] + char + base[1:]})
+    return sorted(probes, key=lambda probe: (len(probe), probe))  # the plainest first
+
+
+def disagreements(page, patterns: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Pattern -> what the two engines judge differently: each probe, or the pattern itself."""
+    cases = [(pattern, probes_for(examples)) for pattern, examples in sorted(patterns.items())]
+    # ASCII-escaped JSON carries every string, lone surrogates included, into the page.
+    answers = page.evaluate(ECMASCRIPT, json.dumps(cases))
+    found: dict[str, list[str]] = {}
+    for (pattern, probes), answer in zip(cases, answers, strict=True):
+        if isinstance(answer, str):
+            found[pattern] = [f"ECMAScript refuses it ({answer})"]
+            continue
+        try:
+            regex = re.compile(pattern)
+        except re.error as ex:
+            found[pattern] = [f"Python refuses it ({ex})"]
+            continue
+        for probe, in_js in zip(probes, answer, strict=True):
+            in_python = regex.search(probe) is not None
+            if in_python != in_js:
+                shown = repr(probe) if len(probe) < 40 else f"{probe[:12]!r}…{probe[-12:]!r}"
+                line = f"{shown}: Python {in_python}, ECMAScript {in_js}"
+                found.setdefault(pattern, []).append(line)
+    return found
+
+
+def test_the_comparison_sees_where_the_engines_differ(page):
+    found = disagreements(page, {r"^\w+$": set(), r"^[a-f]+$": set(), "[": set(), "b": set()})
+    assert "'é': Python True, ECMAScript False" in found[r"^\w+$"]
+    assert r"'abc\n': Python True, ECMAScript False" in found["^[a-f]+$"]
+    assert found["["][0].startswith("ECMAScript refuses it")
+    assert "b" not in found
+
+
+def test_every_pattern_means_the_same_to_clients_and_server(client, page):
+    document = client.simulate_get("/openapi.json").json
+    patterns = patterns_in(document, {})
+    assert len(patterns) >= 10  # the document's patterns were found
+    found = disagreements(page, patterns)
+    report = [
+        f"{pattern!r} ({len(lines)} probes), e.g.\n    " + "\n    ".join(lines[:6])
+        for pattern, lines in found.items()
+    ]
+    assert not found, "Patterns the engines read differently:\n" + "\n".join(report)
