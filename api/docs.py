@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-from importlib import metadata, resources
+from importlib import metadata, util
+from pathlib import Path
 
 import falcon
 
 from api.validation import operation
 
 _PACKAGE = "swagger-ui-py"
-_STATIC = resources.files("swagger_ui") / "static"
+# The package's files only: its Python code (framework adapters) is not imported.
+_STATIC = Path(util.find_spec("swagger_ui").origin).parent / "static"
 # The files' URLs name the package's version, so browsers may keep them for a year:
 # an upgrade changes the URLs.
 _VERSION = metadata.version(_PACKAGE)
