@@ -123,6 +123,10 @@ def disagreements(page, patterns: dict[str, set[str]]) -> dict[str, list[str]]:
         except re.error as ex:
             found[pattern] = [f"Python refuses it ({ex})"]
             continue
+        if not any(answer) and not any(regex.search(probe) for probe in probes):
+            # Nothing matched, so nothing near a match was tried either.
+            found[pattern] = ["No probe matches it: give its schema `examples`"]
+            continue
         for probe, in_js in zip(probes, answer, strict=True):
             in_python = regex.search(probe) is not None
             if in_python != in_js:
@@ -138,6 +142,11 @@ def test_the_comparison_sees_where_the_engines_differ(page):
     assert r"'abc\n': Python True, ECMAScript False" in found["^[a-f]+$"]
     assert found["["][0].startswith("ECMAScript refuses it")
     assert "b" not in found
+    assert disagreements(page, {"^evt_[0-9a-f]{4}$": set()}) == {
+        "^evt_[0-9a-f]{4}$": ["No probe matches it: give its schema `examples`"]
+    }
+    found = disagreements(page, {"^evt_[0-9a-f]{4}$": {"evt_00ff"}})
+    assert "'evt_00ff\\n': Python True, ECMAScript False" in found["^evt_[0-9a-f]{4}$"]
 
 
 def test_every_pattern_means_the_same_to_clients_and_server(client, page):
@@ -146,7 +155,9 @@ def test_every_pattern_means_the_same_to_clients_and_server(client, page):
     assert len(patterns) >= 10  # the document's patterns were found
     found = disagreements(page, patterns)
     report = [
-        f"{pattern!r} ({len(lines)} probes), e.g.\n    " + "\n    ".join(lines[:6])
+        f"{pattern!r}:\n    "
+        + "\n    ".join(lines[:6])
+        + (f"\n    … {len(lines) - 6} more" if len(lines) > 6 else "")
         for pattern, lines in found.items()
     ]
     assert not found, "Patterns the engines read differently:\n" + "\n".join(report)
