@@ -1,12 +1,12 @@
 """Every `pattern` in /openapi.json means the same to clients (ECMAScript) and server (Python).
 
 OpenAPI 3.1 and JSON Schema say a pattern is an ECMAScript regular expression:
-a client checks its input with `new RegExp(pattern, "u")` (as Ajv does) before
-sending it, and the server checks it again with Python's `re.search`
-(api.validation). Where the two engines read a pattern differently (`\\w`, `\\s`,
-`\\d`, `.` and `$` all do), a client would send what the server refuses, or
-refuse what the server takes. Each pattern is run on the same probe strings in
-both engines, the ECMAScript side in a real Chromium.
+a client checks its input with `new RegExp(pattern, "u")` (as Ajv does), or
+without the `u` flag (as many generated clients do), before sending it, and the
+server checks it again with Python's `re.search` (api.validation). Where the
+engines read a pattern differently (`\\w`, `\\s`, `\\d`, `.` and `$` all do), a
+client would send what the server refuses, or refuse what the server takes. Each
+pattern is run on the same probe strings in both, ECMAScript in a real Chromium.
 """
 
 from __future__ import annotations
@@ -69,16 +69,20 @@ BASES = [
     "日本",
 ]
 
-# Runs every pattern on every probe; a pattern ECMAScript cannot compile answers its error.
-ECMASCRIPT = """(cases) => JSON.parse(cases).map(([pattern, probes]) => {
-  let regex;
-  try {
-    regex = new RegExp(pattern, "u");
-  } catch (e) {
-    return e.name + ": " + e.message;
-  }
-  return probes.map((probe) => regex.test(probe));
-})"""
+FLAGS = ("u", "")
+# Every pattern, with each flag, on each of its probes; a pattern that does not compile
+# answers the error.
+ECMASCRIPT = """([cases, flags]) => JSON.parse(cases).map(([pattern, probes]) =>
+  flags.map((flag) => {
+    let regex;
+    try {
+      regex = new RegExp(pattern, flag);
+    } catch (e) {
+      return e.name + ": " + e.message;
+    }
+    return probes.map((probe) => regex.test(probe));
+  })
+)"""
 
 
 def patterns_in(node, found: dict[str, set[str]]) -> dict[str, set[str]]:
@@ -112,41 +116,46 @@ def disagreements(page, patterns: dict[str, set[str]]) -> dict[str, list[str]]:
     """Pattern -> what the two engines judge differently: each probe, or the pattern itself."""
     cases = [(pattern, probes_for(examples)) for pattern, examples in sorted(patterns.items())]
     # ASCII-escaped JSON carries every string, lone surrogates included, into the page.
-    answers = page.evaluate(ECMASCRIPT, json.dumps(cases))
+    answers = page.evaluate(ECMASCRIPT, [json.dumps(cases), FLAGS])
     found: dict[str, list[str]] = {}
-    for (pattern, probes), answer in zip(cases, answers, strict=True):
-        if isinstance(answer, str):
-            found[pattern] = [f"ECMAScript refuses it ({answer})"]
-            continue
+    for (pattern, probes), by_flag in zip(cases, answers, strict=True):
         try:
             regex = re.compile(pattern)
         except re.error as ex:
             found[pattern] = [f"Python refuses it ({ex})"]
             continue
-        if not any(answer) and not any(regex.search(probe) for probe in probes):
+        in_python = [regex.search(probe) is not None for probe in probes]
+        if not any(in_python):
             # Nothing matched, so nothing near a match was tried either.
             found[pattern] = ["No probe matches it: give its schema `examples`"]
             continue
-        for probe, in_js in zip(probes, answer, strict=True):
-            in_python = regex.search(probe) is not None
-            if in_python != in_js:
-                shown = repr(probe) if len(probe) < 40 else f"{probe[:12]!r}…{probe[-12:]!r}"
-                line = f"{shown}: Python {in_python}, ECMAScript {in_js}"
-                found.setdefault(pattern, []).append(line)
+        for flag, answer in zip(FLAGS, by_flag, strict=True):
+            engine = f"ECMAScript /{flag}"
+            if isinstance(answer, str):
+                found.setdefault(pattern, []).append(f"{engine} refuses it ({answer})")
+                continue
+            for probe, python, js in zip(probes, in_python, answer, strict=True):
+                if python != js:
+                    shown = repr(probe) if len(probe) < 40 else f"{probe[:12]!r}…{probe[-12:]!r}"
+                    line = f"{shown}: Python {python}, {engine} {js}"
+                    found.setdefault(pattern, []).append(line)
     return found
 
 
 def test_the_comparison_sees_where_the_engines_differ(page):
-    found = disagreements(page, {r"^\w+$": set(), r"^[a-f]+$": set(), "[": set(), "b": set()})
-    assert "'é': Python True, ECMAScript False" in found[r"^\w+$"]
-    assert r"'abc\n': Python True, ECMAScript False" in found["^[a-f]+$"]
-    assert found["["][0].startswith("ECMAScript refuses it")
+    found = disagreements(
+        page, {r"^\w+$": set(), r"^[a-f]+$": set(), "^.$": set(), "a\\-": set(), "b": set()}
+    )
+    assert "'é': Python True, ECMAScript /u False" in found[r"^\w+$"]
+    assert r"'abc\n': Python True, ECMAScript / False" in found["^[a-f]+$"]
+    assert "'😀': Python True, ECMAScript / False" in found["^.$"]  # two UTF-16 units
+    assert found["a\\-"][0].startswith("ECMAScript /u refuses it (SyntaxError")
     assert "b" not in found
     assert disagreements(page, {"^evt_[0-9a-f]{4}$": set()}) == {
         "^evt_[0-9a-f]{4}$": ["No probe matches it: give its schema `examples`"]
     }
     found = disagreements(page, {"^evt_[0-9a-f]{4}$": {"evt_00ff"}})
-    assert "'evt_00ff\\n': Python True, ECMAScript False" in found["^evt_[0-9a-f]{4}$"]
+    assert "'evt_00ff\\n': Python True, ECMAScript /u False" in found["^evt_[0-9a-f]{4}$"]
 
 
 def test_every_pattern_means_the_same_to_clients_and_server(client, page):
