@@ -10,6 +10,7 @@ whose transaction rolls back (refusals, 5xx) leave no key, so a retry runs again
 from __future__ import annotations
 
 import base64
+import hmac
 import re
 from dataclasses import dataclass
 
@@ -131,3 +132,14 @@ def _answer(resp: falcon.Response) -> dict:
         "body": base64.b64encode(resp.render_body() or b"").decode(),
         "content_type": resp.content_type,
     }
+
+
+def attempt(req: falcon.Request) -> str | None:
+    """A name for the intent of a request holding its key, the same on every retry with
+    that key by that caller (None without a key): what work done outside our database
+    (a charge) is keyed by."""
+    keyed = getattr(req.context, "idempotency", None)
+    if keyed is None or keyed.claimed is None:
+        return None
+    scope, key = keyed.claimed
+    return hmac.new(keyed.secret, f"attempt\n{scope}\n{key}".encode(), "sha256").hexdigest()
