@@ -34,7 +34,8 @@ PARAMETER = {
     "description": "A unique string per intended create (a UUID): a retry with the same key "
     "within 24 hours answers what the first request answered, with Idempotent-Replayed: "
     "true, and does nothing again. A request whose work rolls back keeps no key.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    # (?!.*\n): Python's `$` also matches before a final newline (see api.schemas).
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^(?!.*\n)[ -~]+$"},
 }
 
 
