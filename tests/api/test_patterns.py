@@ -1,4 +1,4 @@
-"""Every `pattern` in /openapi.json means the same to clients (ECMAScript) and server (Python).
+"""Each request `pattern` in /openapi.json means the same to clients (ECMAScript) and server.
 
 OpenAPI 3.1 and JSON Schema say a pattern is an ECMAScript regular expression:
 a client checks its input with `new RegExp(pattern, "u")` (as Ajv does), or
@@ -85,9 +85,23 @@ ECMASCRIPT = """([cases, flags]) => JSON.parse(cases).map(([pattern, probes]) =>
 )"""
 
 
-def patterns_in(node, found: dict[str, set[str]]) -> dict[str, set[str]]:
-    """Each `pattern` under `node`, with the example values its schema gives."""
+def request_patterns(document: dict) -> dict[str, set[str]]:
+    """Each `pattern` the server applies to requests (bodies and parameters), with examples."""
+    found: dict[str, set[str]] = {}
+    for item in document["paths"].values():
+        for op in item.values():
+            patterns_in([op.get("requestBody"), op.get("parameters")], document, found)
+    return found
+
+
+def patterns_in(node, document: dict, found: dict[str, set[str]]) -> None:
+    """Each `pattern` under `node` (following its $refs), with the example values it gives."""
     if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            target = document
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            patterns_in(target, document, found)
         if isinstance(node.get("pattern"), str):
             examples = found.setdefault(node["pattern"], set())
             for key in ("examples", "enum"):
@@ -96,11 +110,10 @@ def patterns_in(node, found: dict[str, set[str]]) -> dict[str, set[str]]:
                 if isinstance(node.get(key), str):
                     examples.add(node[key])
         for value in node.values():
-            patterns_in(value, found)
+            patterns_in(value, document, found)
     elif isinstance(node, list):
         for value in node:
-            patterns_in(value, found)
-    return found
+            patterns_in(value, document, found)
 
 
 def probes_for(examples: set[str]) -> list[str]:
@@ -158,9 +171,27 @@ def test_the_comparison_sees_where_the_engines_differ(page):
     assert "'evt_00ff\\n': Python True, ECMAScript /u False" in found["^evt_[0-9a-f]{4}$"]
 
 
+def test_patterns_are_collected_from_requests_only_and_through_refs():
+    document = {
+        "paths": {
+            "/x/{id}": {
+                "post": {
+                    "parameters": [{"name": "id", "schema": {"pattern": "^[0-9]+$"}}],
+                    "requestBody": {"$ref": "#/components/requestBodies/X"},
+                    "responses": {"200": {"content": {"schema": {"pattern": "^out$"}}}},
+                }
+            }
+        },
+        "components": {
+            "requestBodies": {"X": {"properties": {"a": {"pattern": "^a", "examples": ["ab"]}}}}
+        },
+    }
+    assert request_patterns(document) == {"^[0-9]+$": set(), "^a": {"ab"}}
+
+
 def test_every_pattern_means_the_same_to_clients_and_server(client, page):
     document = client.simulate_get("/openapi.json").json
-    patterns = patterns_in(document, {})
+    patterns = request_patterns(document)
     assert len(patterns) >= 10  # the document's patterns were found
     found = disagreements(page, patterns)
     report = [
