@@ -25,6 +25,10 @@ TAG = {
     "pattern": NO_NEWLINE + rf"(?=[\s\S]*[^{SPACE}])[^\u0000-\u001f\u007f]+$",
     "x-message": "Must contain a visible character and no control characters",
 }
+FONT_LETTERS = (
+    r"A-Za-z0-9_\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u0370-\u03ff\u0400-\u04ff"
+    r"\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7a3"
+)
 CARD_FIELDS = {
     "content": {
         "type": "string",
@@ -40,11 +44,10 @@ CARD_FIELDS = {
         "type": "string",
         "minLength": 1,
         "maxLength": 50,
-        # Spelled out: \w is Unicode to Python but ASCII to ECMAScript. Latin and Hangul
-        # (가-힣) letters, the scripts of the app's fonts.
-        "pattern": NO_NEWLINE + r"[A-Za-z0-9_\uac00-\ud7a3][A-Za-z0-9_\uac00-\ud7a3 .-]*$",
-        "x-message": "Must be a font name: Latin or Hangul letters, digits, spaces, dots, "
-        "hyphens and underscores",
+        # Spelled out: \w is Unicode to Python but ASCII to ECMAScript. The letters of the
+        # fonts' scripts: Latin (accented too), Greek, Cyrillic, kana, CJK and Hangul.
+        "pattern": NO_NEWLINE + rf"[{FONT_LETTERS}][{FONT_LETTERS} .-]*$",
+        "x-message": "Must be a font name: letters, digits, spaces, dots, hyphens and underscores",
     },
     "font_size": {"type": "integer", "minimum": 8, "maximum": 72},
     "text_align": {"type": "string", "enum": list(cards.TEXT_ALIGNS)},
