@@ -9,7 +9,7 @@ webhook signing secrets) are never answered, so they appear nowhere here.
 from __future__ import annotations
 
 from api.pages import page_of
-from api.schemas import component, fixed
+from api.schemas import NO_NEWLINE, component, fixed
 from models import cards, plans, shares, social, subscriptions, webhooks
 from models.events import EVENT_TYPES
 
@@ -63,7 +63,7 @@ PROFILE = component(
 PROFILE_UPDATED = component("ProfileUpdated", exact(**_PROFILE, updated_at=TIME))
 CONFIRMED = component("EmailConfirmed", exact(message={"type": "string"}, email_confirmed_at=TIME))
 
-_COLOUR = {"type": "string", "pattern": "^#[0-9A-Fa-f]{6}$"}
+_COLOUR = {"type": "string", "pattern": NO_NEWLINE + "#[0-9A-Fa-f]{6}$"}
 _CARD = {
     "id": UUID,
     "content": {"type": "string"},
@@ -138,7 +138,7 @@ PLAN = component(
         name={"type": "string"},
         description={"type": "string"},
         price={"type": "number", "description": "In the currency's major unit"},
-        currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+        currency={"type": "string", "pattern": NO_NEWLINE + "[A-Z]{3}$"},
         interval={"type": "string", "enum": ["month", "year"]},
         features={"type": "array", "items": {"type": "string"}},
     ),
@@ -221,7 +221,7 @@ DELIVERY = component(
         id={"type": "integer"},
         webhook_id=UUID,
         message_id={"type": "string", "description": "The webhook-id header it is sent with"},
-        event_id={"type": "string", "pattern": "^evt_[0-9a-f]{32}$"},
+        event_id={"type": "string", "pattern": NO_NEWLINE + "evt_[0-9a-f]{32}$"},
         event_type={"type": "string", "enum": list(EVENT_TYPES)},
         status={
             "type": "string",
