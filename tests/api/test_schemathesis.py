@@ -108,7 +108,7 @@ class World:
             "share_id": [self.share_id],
             "platform": ["facebook", "instagram", "twitter"],
             "webhook_id": [self.webhook_id],
-            "delivery_id": [self.delivery_id],
+            "delivery_id": [str(self.delivery_id)],
             "user_id": [str(self.owner.id), str(self.writer.id)],
             "message_id": [str(self.message_id)],
         }.get(name, [])
@@ -154,6 +154,8 @@ class World:
                 access_token=pair["access_token"],
                 refresh_token=pair["refresh_token"],
             )
+        elif method == "PUT" and path == "/api/user/{user_id}":  # only the caller's own
+            self.owner = dataclasses.replace(self.owner, username=case.body["username"])
         elif path == "/api/user/withdraw":
             self.owner = self.rabbit_register(username="토끼")
             self.message_id = self._message()
@@ -176,7 +178,7 @@ class World:
         body = {"url": WEBHOOK_URL, "events": ["user.created"], "secret": "a shared secret"}
         return self._post("/api/v1/webhooks", body, self.admin, 201)["id"]
 
-    def _delivery(self) -> str:
+    def _delivery(self) -> int:
         resp = self.client.simulate_get(
             f"/api/v1/webhooks/{self.webhook_id}/deliveries", headers=self.admin
         )
