@@ -43,7 +43,7 @@ LOGIN_EMAIL = {
 # A lookahead rather than ^[^…]*$, for Python's `$`.
 NO_CONTROL_CHARS = r"^(?![\s\S]*[\u0000-\u001f\u007f])"
 # The same, with something visible: the database strips a required name, and a blank one is none.
-VISIBLE_TEXT = NO_CONTROL_CHARS + r"(?=[\s\S]*\S)"
+VISIBLE_TEXT = NO_CONTROL_CHARS + rf"(?=[\s\S]*[^{SPACE}])"
 
 HTTP_URL = {
     "type": "string",
