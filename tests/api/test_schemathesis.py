@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.auth import ZELLYY
-from api.recovery import CONFIRM_PURPOSE
+from api.auth import RABBIT, ZELLYY
+from api.recovery import CONFIRM_PURPOSE, RESET_PURPOSE
 
 # No 5xx, and a status, content type and body the document gives the operation.
 CHECKS = [
@@ -35,6 +35,7 @@ CHECKS = [
 ]
 # Ids at the edges of what a database column holds, and digits that are not ASCII.
 EDGE_IDS = ["0", "-1", "007", str(2**31), str(2**63 - 1), str(2**63), "9" * 40, "١٢", "1e3", "\x00"]
+RESETS = ("/auth/reset", "/api/user/password-reset/confirm")
 WEBHOOK_URL = "http://127.0.0.1:9/hook"  # nothing listens: deliveries stay pending
 
 
@@ -116,7 +117,7 @@ class World:
     def own_field(self, name: str, case) -> list:
         """Values of body field `name` that are the caller's own: credentials, its tokens.
 
-        No valid reset token: a reset would change the password to a generated one.
+        A reset sets the generated password: `after` logs in with it.
         """
         if name == "payment_method_id":
             return self.payment_methods
@@ -124,6 +125,8 @@ class World:
             return ["facebook-token"]
         if name == "token" and case.operation.path.endswith("/auth/confirm"):
             return [self.links.issue_link(CONFIRM_PURPOSE, self.ann.id, ZELLYY, 3600)]
+        if name == "token" and case.operation.path.endswith(RESETS):
+            return [self._reset_token(rabbit="rabbit" in (case.operation.tags or []))]
         account = self.owner if "rabbit" in (case.operation.tags or []) else self.ann
         value = {
             "email": account.email,
@@ -140,6 +143,16 @@ class World:
         method, path = case.method.upper(), case.operation.path
         if path.endswith("/auth/logout"):
             self.ann = self._login(self.ann)
+        elif method == "POST" and path.endswith("/auth/reset"):  # a new password; sessions end
+            self.ann = self._login(dataclasses.replace(self.ann, password=case.body["password"]))
+        elif method == "POST" and path == "/api/user/password-reset/confirm":
+            owner = dataclasses.replace(self.owner, password=case.body["password"])
+            pair = self._post(
+                "/api/user/login", {"email": owner.email, "password": owner.password}, {}, 200
+            )
+            self.owner = dataclasses.replace(
+                owner, access_token=pair["access_token"], refresh_token=pair["refresh_token"]
+            )
         elif path.endswith("/auth/refresh"):
             pair = response.json()
             self.ann = dataclasses.replace(
@@ -168,6 +181,21 @@ class World:
             self.webhook_id = self._webhook()
             self.zellyy_signup()
             self.delivery_id = self._delivery()
+
+    def _reset_token(self, rabbit: bool) -> str:
+        """A reset link's token for the caller's current password, as the mail would carry."""
+        import uuid
+
+        from pony import orm
+
+        from models.recovery import fingerprint
+        from models.users import User
+
+        with orm.db_session:
+            user = User[self.owner.id] if rabbit else User.get(public_id=uuid.UUID(self.ann.id))
+            subject, pwd = str(user.public_id), fingerprint(user)
+        audience = RABBIT if rabbit else ZELLYY
+        return self.links.issue_link(RESET_PURPOSE, subject, audience, 3600, pwd=pwd)
 
     def _post(self, path: str, body: dict, headers: dict, status: int) -> dict:
         resp = self.client.simulate_post(path, json=body, headers=headers)
