@@ -1,10 +1,11 @@
 """Schemathesis runs every operation of GET /openapi.json against the app, in process.
 
 Each operation gets generated requests, valid and invalid, from the document
-itself; every answer must be no server error and one the document describes.
-The callers are real users of each surface: most requests carry the token of
-the surface's user, and path ids often name that user's own rows, so that the
-success paths run too, not only the 401s and 404s.
+itself; every answer must be no server error and one the document describes
+(status, content type, body schema). The callers are real users of each surface:
+most requests carry the token of the surface's user, path ids often name that
+user's own rows, and body fields its credentials and tokens, so that the success
+paths run too, not only the 401s and 404s.
 """
 
 from __future__ import annotations
