@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from api import errors, health, observability, openapi
+from api import auth, errors, health, observability, openapi
 from api.conventions import HeadRouter, SecurityHeaders
 from api.cors import CORS
 from api.deps import Deps
@@ -69,7 +69,7 @@ def create_app(config: Config | None = None) -> falcon.App:
         Transaction(),
         Idempotency(config.encryption_key),
     ]
-    app = falcon.App(middleware=middleware, router=HeadRouter())
+    app = falcon.App(middleware=middleware, router=HeadRouter(), request_type=auth.Request)
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(errors.serialize_http_error)
     app.add_error_handler(Exception, errors.handle_unexpected)
