@@ -14,6 +14,18 @@ from pony.orm.dbproviders.postgres import PGPool, PGProvider
 
 db = orm.Database()
 
+
+def select_rows(sql: str, params: dict) -> list[tuple]:
+    """The rows of a read-only raw SELECT with `$name` parameters, as plain tuples.
+
+    For hot read paths: `db.select` builds a new row class for every call, and
+    `db.execute` switches the session to a transaction (BEGIN and COMMIT round
+    trips); this runs like a Pony query, in the session's current mode, with its
+    reconnect rules.
+    """
+    return db._exec_raw_sql(sql, {}, params, frame_depth=0).fetchall()
+
+
 # Entities register themselves on `db` when their modules are imported.
 from models import (  # noqa: E402, F401
     cards,

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from models import db
+from models import select_rows
 from models.clock import utcnow
 from models.errors import AuthenticationFailed
 from models.sessions import AuthSession, LiveSession
@@ -68,7 +68,7 @@ def find(session_id: uuid.UUID, audience: str) -> Caller | None:
     convert = _converters()
     # Pony adapts no UUID in raw SQL; the key's converter does (SQLite stores it as a blob).
     session_key = convert[-1](session_id)
-    rows = db.select(_SQL, {}, {"now": utcnow(), "session": session_key, "audience": audience})
+    rows = select_rows(_SQL, {"now": utcnow(), "session": session_key, "audience": audience})
     if not rows:
         return None
     row = rows[0]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from pony import orm
 
-from models import db
+from models import db, select_rows
 from models.clock import utcnow
 from models.errors import InvalidInput, NotFound
 
@@ -151,7 +151,7 @@ def page_of(user_id: int, page: int) -> tuple[Totals, list[dict]]:
     One statement, whatever the number of messages.
     """
     params = {"user": user_id, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE}
-    rows = db.select(PAGE_SQL, {}, params)
+    rows = select_rows(PAGE_SQL, params)
     count, amount = rows[0][:2]
     # Sorted here: SQL keeps no subquery's order through a join (6 rows at most).
     page_rows = sorted((row[2:] for row in rows if row[2] is not None), reverse=True)
