@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import re
 import threading
+import weakref
 from urllib.parse import unquote, urlsplit
 
 import psycopg2
@@ -21,9 +25,59 @@ def select_rows(sql: str, params: dict) -> list[tuple]:
     For hot read paths: `db.select` builds a new row class for every call, and
     `db.execute` switches the session to a transaction (BEGIN and COMMIT round
     trips); this runs like a Pony query, in the session's current mode, with its
-    reconnect rules.
+    reconnect rules. On PostgreSQL, outside a transaction, the statement is
+    prepared once per connection (PREPARE, then EXECUTE): the server plans it
+    once instead of on every request, a third of the CPU a short query costs it.
     """
+    if db.provider.dialect == "PostgreSQL":
+        cache = db._get_cache()
+        if not (cache.immediate or cache.in_transaction):
+            return _execute_prepared(cache, sql, params)
+    return _rows(sql, params)
+
+
+def _rows(sql: str, params: dict) -> list[tuple]:
     return db._exec_raw_sql(sql, {}, params, frame_depth=0).fetchall()
+
+
+# The statements prepared on each PostgreSQL connection (gone with the connection).
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_UNKNOWN_STATEMENT = "26000"  # invalid_sql_statement_name
+
+
+def _execute_prepared(cache, sql: str, params: dict) -> list[tuple]:
+    name, prepare, execute = _prepared_forms(sql)
+    for attempt in (1, 2):
+        connection = cache.prepare_connection_for_query_execution()
+        if name not in _prepared.get(connection, ()):
+            db._exec_raw_sql(prepare, {}, {}, frame_depth=0)
+            # The connection now: Pony may have replaced a lost one and prepared there.
+            _prepared.setdefault(cache.connection, set()).add(name)
+        try:
+            return _rows(execute, params)
+        except orm.dbapiprovider.DatabaseError as ex:
+            # Pony replaced a lost connection and ran EXECUTE on the new one, which
+            # has no such statement yet (autocommit: nothing else was lost): again.
+            unknown = getattr(ex.original_exc, "pgcode", None) == _UNKNOWN_STATEMENT
+            if attempt == 2 or not unknown:
+                raise
+    raise AssertionError("unreachable")
+
+
+@functools.lru_cache(maxsize=64)
+def _prepared_forms(sql: str) -> tuple[str, str, str]:
+    """(name, PREPARE, EXECUTE) of a statement with `$name` parameters, in Pony's raw SQL."""
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"$${names.index(match.group(1)) + 1}"  # `$$`: a literal `$` for Pony
+
+    body = re.sub(r"\$([A-Za-z_]\w*)", number, sql)
+    name = "q_" + hashlib.sha1(sql.encode()).hexdigest()[:16]  # noqa: S324 (a name, not a secret)
+    execute = f"EXECUTE {name}({', '.join('$' + n for n in names)})" if names else f"EXECUTE {name}"
+    return name, f"PREPARE {name} AS {body}", execute
 
 
 # Entities register themselves on `db` when their modules are imported.

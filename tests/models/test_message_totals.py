@@ -254,7 +254,7 @@ def test_the_totals_and_a_page_are_one_query_on_the_recipient_index(config):
     with orm.db_session:
         db.merge_local_stats()
         counted, page = page_of(ann, 2)
-        statements = [sql for sql in db.local_stats if sql]
+        statements = [sql for sql in db.local_stats if sql and not sql.startswith("PREPARE")]
         assert len(statements) == 1, statements
         assert (counted.count, counted.amount) == (300, 30_000)
         assert [m["message"] for m in page] == [str(n) for n in range(293, 287, -1)]
