@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
         client = testing.TestClient(create_app())
         for name, path, headers in _endpoints(client, database, args.messages, wanted):
-            _measure(client, name, path, headers, args.requests, args.top)
+            _measure(client, database, name, path, headers, args.requests, args.top)
     finally:
         from models import db
 
@@ -107,7 +107,9 @@ def _endpoints(client, database: Database, count: int, wanted: set[str]):
         yield f"messages?page=1 @{count}", f"/api/user/{user_id}/messages?page=1", headers
 
 
-def _measure(client, name: str, path: str, headers: dict, requests: int, top: int) -> None:
+def _measure(
+    client, database: Database, name: str, path: str, headers: dict, requests: int, top: int
+) -> None:
     def run(n: int) -> None:
         for _ in range(n):
             answer = client.simulate_get(path, headers=headers)
@@ -115,18 +117,33 @@ def _measure(client, name: str, path: str, headers: dict, requests: int, top: in
                 raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:300]}")
 
     run(200)  # warm: connections, query caches, the token cache
-    started = time.process_time()
+    started, db_started = time.process_time(), database.backend_cpu()
     run(requests)
     cpu_ms = (time.process_time() - started) * 1000 / requests
+    db_ms = _spent(db_started, database.backend_cpu()) * 1000 / requests
+    from models import db
+
+    statements = {sql: stat.db_count for sql, stat in db.local_stats.items() if sql}
     # CPU time, so that waiting for PostgreSQL does not count (its own CPU is not seen here).
     profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     run(requests)
     profiler.disable()
-    print(f"\n## {name}: {cpu_ms:.3f} ms CPU per request (in process, {requests} requests)")
+    print(
+        f"\n## {name}: {cpu_ms:.3f} ms CPU per request in process, {db_ms:.3f} ms in "
+        f"PostgreSQL ({requests} requests); statements so far, most run first:"
+    )
+    for sql, count in sorted(statements.items(), key=lambda item: -item[1])[:8]:
+        print(f"  {count:6d}  {' '.join(sql.split())[:110]}")
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
+
+
+def _spent(before: dict[int, float] | None, after: dict[int, float] | None) -> float:
+    if before is None or after is None:
+        return 0.0
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 if __name__ == "__main__":

@@ -127,9 +127,10 @@ def _counted(user_id: int) -> Totals:
 # The totals row and one page of messages with each author's name, in one statement:
 # one row per message (in no particular order), or one row of NULL message columns
 # when the page is empty.
-# The page reads only its rows, on the (recipient, id) index (for a user who holds
-# most of the table PostgreSQL may walk the primary key backwards instead, which is
-# as cheap: most rows are theirs); a page past the last one reads none.
+# The page reads only its rows, on the (recipient, id) index: ordering by the
+# recipient too (one value) keeps a prepared statement's generic plan, which does not
+# know whose page it reads, from walking the primary key backwards past every newer
+# message of other users. A page past the last one reads none.
 PAGE_SQL = """SELECT t.message_count, t.total_amount,
   p.id, p.message, p.amount, p.is_moneybag, p.username
 FROM (SELECT 1 AS one) AS one
@@ -140,7 +141,7 @@ LEFT JOIN (
   WHERE m.recipient_id = $user
     AND $offset < (SELECT COALESCE(MAX(message_count), $offset + 1)
                    FROM message_totals WHERE recipient_id = $user)
-  ORDER BY m.id DESC
+  ORDER BY m.recipient_id DESC, m.id DESC
   LIMIT $limit OFFSET $offset
 ) AS p ON 1 = 1"""
 

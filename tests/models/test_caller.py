@@ -124,3 +124,5 @@ def test_a_connection_replaced_after_a_loss_prepares_the_statement_again(config,
     with orm.db_session:  # Pony reconnects; the new connection has no prepared statement
         assert caller.find(session_id, "zellyy").id == user_id
         assert db.select("SELECT pg_backend_pid()")[0] != backend
+        # Every connection keeps one plan per prepared statement (models.bind_args).
+        assert db.select("SHOW plan_cache_mode") == ["force_generic_plan"]
