@@ -125,4 +125,4 @@ def test_a_connection_replaced_after_a_loss_prepares_the_statement_again(config,
         assert caller.find(session_id, "zellyy").id == user_id
         assert db.select("SELECT pg_backend_pid()")[0] != backend
         # Every connection keeps one plan per prepared statement (models.bind_args).
-        assert db.select("SHOW plan_cache_mode") == ["force_generic_plan"]
+        assert db.select("current_setting('plan_cache_mode')") == ["force_generic_plan"]
