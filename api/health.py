@@ -9,16 +9,30 @@ import falcon
 import redis
 from pony import orm
 
+from api.schemas import fixed
 from api.validation import operation
 from models import db
 
 log = logging.getLogger(__name__)
 
+ALIVE = fixed(["status"], status={"const": "ok"})
+
+
+def _readiness(status: str, check: dict) -> dict:
+    """The readiness answer, whose overall `status` and each check's are as given."""
+    checks = fixed(["database", "broker"], database=check, broker=check)
+    return fixed(["status", "checks"], status={"const": status}, checks=checks)
+
+
+READY = _readiness("ok", {"const": "ok"})
+# At least one check is unreachable; which one is for the operator to read.
+NOT_READY = _readiness("unavailable", {"enum": ["ok", "unreachable"]})
+
 
 class Health:
     uses_db = False
 
-    @operation("The process is alive (checks nothing else)")
+    @operation("The process is alive (checks nothing else)", returns=ALIVE)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"status": "ok"}
 
@@ -31,7 +45,11 @@ class Ready:
         self.redis = client
         self.broker_folder = broker_folder
 
-    @operation("Database and broker are reachable (503 when not)", responses={503: "Not ready"})
+    @operation(
+        "Database and broker are reachable (503 when not)",
+        returns=READY,
+        responses={503: ("Not ready: the database or the broker is unreachable", NOT_READY)},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         checks = {"database": self._database(), "broker": self._broker()}
         ready = all(value == "ok" for value in checks.values())

@@ -10,6 +10,7 @@ whose transaction rolls back (refusals, 5xx) leave no key, so a retry runs again
 from __future__ import annotations
 
 import base64
+import hmac
 import re
 from dataclasses import dataclass
 
@@ -33,7 +34,8 @@ PARAMETER = {
     "description": "A unique string per intended create (a UUID): a retry with the same key "
     "within 24 hours answers what the first request answered, with Idempotent-Replayed: "
     "true, and does nothing again. A request whose work rolls back keeps no key.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    # (?!.*\n): Python's `$` also matches before a final newline (see api.schemas).
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^(?!.*\n)[ -~]+$"},
 }
 
 
@@ -131,3 +133,14 @@ def _answer(resp: falcon.Response) -> dict:
         "body": base64.b64encode(resp.render_body() or b"").decode(),
         "content_type": resp.content_type,
     }
+
+
+def attempt(req: falcon.Request) -> str | None:
+    """A name for the intent of a request holding its key, the same on every retry with
+    that key by that caller (None without a key): what work done outside our database
+    (a charge) is keyed by."""
+    keyed = getattr(req.context, "idempotency", None)
+    if keyed is None or keyed.claimed is None:
+        return None
+    scope, key = keyed.claimed
+    return hmac.new(keyed.secret, f"attempt\n{scope}\n{key}".encode(), "sha256").hexdigest()

@@ -76,6 +76,8 @@ class Metrics:
 
     @operation(
         "Prometheus metrics of the web and worker processes",
+        returns={"type": "string"},
+        media="text/plain",  # the Prometheus text format
         responses={401: "METRICS_TOKEN is set and the request does not carry it"},
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -9,6 +9,7 @@ import falcon
 from api import idempotency, schemas
 from api.validation import Operation, operation
 
+OPENAPI_VERSION = "3.1.0"
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _ZELLYY_ERROR = {
     "type": "object",
@@ -29,6 +30,9 @@ _RABBIT_ERROR = {
     "type": "object",
     "required": ["error"],
     "properties": {"error": {"type": "string"}},
+}
+_LOCATION = {
+    "Location": {"description": "Where to go", "schema": {"type": "string", "format": "uri"}}
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
 
@@ -68,7 +72,7 @@ def build(app: falcon.App) -> dict:
         item = paths.setdefault(path, {})
         item[method.lower()] = _operation(path, method, resource, spec)
     return {
-        "openapi": "3.1.0",
+        "openapi": OPENAPI_VERSION,
         "info": {
             "title": "Zellyy and Money For Rabbit API",
             "version": "1.0.0",
@@ -122,6 +126,7 @@ def _operation(path: str, method: str, resource, spec: Operation) -> dict:
             "content": {"application/json": {"schema": _clean(spec.body)}},
         }
         errors.setdefault(400, "Invalid request")
+        errors.setdefault(411, "A chunked body this server cannot read: send a Content-Length")
         errors.setdefault(413, "The body is over the size limit")
         errors.setdefault(415, "The body is not JSON")
     if spec.auth:
@@ -129,18 +134,21 @@ def _operation(path: str, method: str, resource, spec: Operation) -> dict:
         errors.setdefault(401, "Authentication required")
     if getattr(resource, "uses_db", True):
         errors.setdefault(503, "The database or broker is briefly unavailable")
-    for status, description in sorted(errors.items()):
+    for status, declared in sorted(errors.items()):
+        description, schema = (declared, error_ref) if isinstance(declared, str) else declared
         response = {
             "description": description,
-            "content": {"application/json": {"schema": error_ref}},
+            "content": {"application/json": {"schema": _clean(schema)}},
         }
-        if status in (429, 503):
+        if status in (429, 503) and schema is error_ref:  # a refusal says when to retry
             response["headers"] = _RETRY_AFTER
         op["responses"][str(status)] = response
     return op
 
 
 def _success(spec: Operation) -> dict:
+    if 300 <= spec.status < 400:
+        return {"description": "Redirect", "headers": _LOCATION}
     if spec.status == 204 or spec.returns is None:
         return {"description": "Success"}
     return {"description": "Success", "content": {spec.media: {"schema": _clean(spec.returns)}}}
@@ -155,6 +163,16 @@ def _clean(schema):
     return schema
 
 
+# The document as a whole; OpenAPI's own schema describes the rest.
+DOCUMENT = schemas.fixed(
+    ["openapi", "info", "paths", "components"],
+    openapi={"const": OPENAPI_VERSION},
+    info=schemas.obj(["title", "version"]),
+    paths={"type": "object"},
+    components={"type": "object"},
+)
+
+
 class OpenAPIDocument:
     uses_db = False
 
@@ -162,7 +180,7 @@ class OpenAPIDocument:
         self.app = app
         self._doc: dict | None = None
 
-    @operation("This document")
+    @operation("This document", returns=DOCUMENT)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self._doc is None:  # routes are fixed once the app serves
             self._doc = build(self.app)

@@ -27,6 +27,10 @@ RESET_LINK_TTL = 3600
 CONFIRM_PURPOSE = "email_confirm"
 CONFIRM_LINK_TTL = 3 * 24 * 3600
 
+# What a link's page answers, as operations declare it.
+PAGE_MEDIA = "text/html"
+PAGE_SCHEMA = {"type": "string"}
+
 _pages = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=True,

@@ -53,15 +53,15 @@ class Operation:
     query: dict | None = None
     auth: bool = False
     status: int = 200
-    responses: dict[int, str] = field(default_factory=dict)
+    responses: dict[int, str | tuple[str, dict]] = field(default_factory=dict)
     idempotent: bool = False
     returns: dict | None = None
     media: str = "application/json"
 
     @property
     def described(self) -> bool:
-        """Whether the success answer is declared (a 204 has no body to declare)."""
-        return self.returns is not None or self.status == 204
+        """Whether the success answer is declared (a 204 or a redirect has no body to declare)."""
+        return self.returns is not None or self.status == 204 or 300 <= self.status < 400
 
 
 def operation(
@@ -71,7 +71,7 @@ def operation(
     query: dict | None = None,
     auth: bool = False,
     status: int = 200,
-    responses: dict[int, str] | None = None,
+    responses: dict[int, str | tuple[str, dict]] | None = None,
     idempotent: bool = False,
     returns: dict | None = None,
     media: str = "application/json",
@@ -84,8 +84,9 @@ def operation(
     query land in `req.context.body` and `req.context.query`. With
     `idempotent=True` an Idempotency-Key replays the first answer (api.idempotency).
     `returns` is the schema of the success body (of type `media`); `responses` maps
-    each error status the operation itself can answer to its description (the
-    statuses every operation of its kind can answer are added by api.openapi).
+    each error status the operation itself can answer to its description, or to
+    (description, schema) when its body is not the surface's error (the statuses
+    every operation of its kind can answer are added by api.openapi).
     """
     spec = Operation(
         summary, body, query, auth, status, responses or {}, idempotent, returns, media

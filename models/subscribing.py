@@ -40,11 +40,22 @@ from models.subscriptions import (
 )
 from models.users import User
 
+# Names the first payments of keyed subscribe requests (uuid5 of the request's attempt).
+_ATTEMPTS = uuid.UUID("5b0c36a2-6f0e-4d8f-9a51-3c4e2b7d9f10")
+
 
 def subscribe(
-    user: User, plan_id: str, payment_method_id: str, gateway: PaymentGateway | None
+    user: User,
+    plan_id: str,
+    payment_method_id: str,
+    gateway: PaymentGateway | None,
+    attempt: str | None = None,
 ) -> Subscription:
-    """Charge the first period and start the subscription; PaymentFailed if the charge fails."""
+    """Charge the first period and start the subscription; PaymentFailed if the charge fails.
+
+    `attempt` names the client's intent (its Idempotency-Key): each retry of one intent
+    whose earlier try was rolled back asks the provider for the same charge.
+    """
     plan = PLANS[plan_id]
     _require(gateway)
     lock_user(user)
@@ -54,7 +65,9 @@ def subscribe(
     _attach(gateway, payment_method_id, customer_id)
     # Whole seconds, as the API shows them: the dates clients see are the ones we keep.
     now = utcnow().replace(microsecond=0)
+    payment_id = _payment_id(attempt)
     payment = Payment(
+        id=payment_id,
         user_id=user.id,
         plan_id=plan.id,
         kind=INITIAL,
@@ -62,7 +75,7 @@ def subscribe(
         currency=plan.currency,
         provider=gateway.provider,
         payment_method_id=payment_method_id,
-        idempotency_key=f"subscribe:{uuid.uuid4()}",
+        idempotency_key=f"subscribe:{payment_id}",
         period_start=now,
         period_end=add_intervals(now, plan.interval, 1),
     )
@@ -153,3 +166,15 @@ def _gateway_call(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except PaymentError as ex:
         raise PaymentFailed(ex.reason, ex.message, code=ex.code) from None
+
+
+def _payment_id(attempt: str | None) -> uuid.UUID:
+    """The first payment's id: one per intent, so that a retry sends the provider the same
+    idempotency key and parameters (metadata included), and it charges once. An intent
+    whose payment committed is answered by its stored reply; one seen again after its key
+    expired is a new intent."""
+    if attempt is not None:
+        payment_id = uuid.uuid5(_ATTEMPTS, attempt)
+        if not Payment.exists(id=payment_id):
+            return payment_id
+    return uuid.uuid4()

@@ -13,8 +13,9 @@ from __future__ import annotations
 import falcon
 
 from api.deps import Deps
+from api.rabbit import schemas as answers
 from api.rabbit.users import path_int, user_or_404
-from api.schemas import obj
+from api.schemas import SPACE, obj
 from api.validation import operation
 from models import messages
 from models.errors import NotFound, PermissionDenied
@@ -23,13 +24,15 @@ MAX_PAGE = 1_000_000
 LIST_FORBIDDEN = "쪽지는 본인만 조회할 수 있습니다"
 DETAIL_FORBIDDEN = "상세내용 조회는 본인만 가능합니다."
 
-# Any text of 1..150 characters that is not blank, without control characters
-# (line breaks and tabs are fine) or unpaired surrogates, which no database stores.
+# Any text of 1..150 characters that is not blank, without control characters (line
+# breaks and tabs are fine). Unpaired surrogates, which no database stores, are refused
+# apart (api.validation): in a pattern, ECMAScript without its u flag reads the halves
+# of every emoji as such.
 MESSAGE = {
     "type": "string",
     "minLength": 1,
     "maxLength": 150,
-    "pattern": r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]*$",
+    "pattern": rf"^(?=[\s\S]*[^{SPACE}])[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
     "x-error": "쪽지는 공백이 아닌 1자 이상 150자 이하로 작성해 주세요.",
 }
 AMOUNT = {"type": "integer", "x-error": "금액(amount)은 정수로 입력해 주세요."}
@@ -55,10 +58,15 @@ PAGE = {
         }
     },
 }
-READ_ERRORS = {
-    400: "Bad page number, or before the opening date (MESSAGES_OPEN_AT)",
-    403: "Not the caller's page",
-    404: "No such user or message",
+LIST_ERRORS = {
+    400: "Not a page number, or before the opening date (MESSAGES_OPEN_AT)",
+    403: "Not the caller's page: " + LIST_FORBIDDEN,
+    404: "No such user",
+}
+DETAIL_ERRORS = {
+    400: "Before the opening date (MESSAGES_OPEN_AT)",
+    403: "Not the caller's page: " + DETAIL_FORBIDDEN,
+    404: "No such user, or no such message on the caller's page",
 }
 
 
@@ -92,7 +100,13 @@ class Messages(_MessagesResource):
         body=WRITE,
         auth=True,
         status=201,
-        responses={404: "No such user"},
+        returns=answers.MESSAGE,
+        responses={
+            400: "An invalid field, an amount outside the money rules, or a malformed "
+            "Idempotency-Key",
+            404: "No such user",
+            409: "The recipient withdrew at the same time",
+        },
         idempotent=True,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
@@ -110,7 +124,8 @@ class Messages(_MessagesResource):
         "The caller's messages, 6 per page, newest first",
         query=PAGE,
         auth=True,
-        responses=READ_ERRORS,
+        returns=answers.MESSAGE_LIST,
+        responses=LIST_ERRORS,
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         owner = self._owned_page(req, user_id, LIST_FORBIDDEN)
@@ -133,7 +148,12 @@ class Messages(_MessagesResource):
 
 
 class MessageDetail(_MessagesResource):
-    @operation("One of the caller's messages", auth=True, responses=READ_ERRORS)
+    @operation(
+        "One of the caller's messages",
+        auth=True,
+        returns=answers.MESSAGE,
+        responses=DETAIL_ERRORS,
+    )
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, user_id: str, message_id: str
     ) -> None:

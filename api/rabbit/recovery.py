@@ -7,8 +7,9 @@ import falcon
 from api.auth import RABBIT
 from api.deps import Deps
 from api.rabbit import errors as texts
+from api.rabbit import schemas as answers
 from api.rabbit.users import EMAIL, PASSWORD
-from api.recovery import LinkResource, render_page
+from api.recovery import PAGE_MEDIA, PAGE_SCHEMA, LinkResource, render_page
 from api.schemas import obj
 from api.validation import operation
 
@@ -58,7 +59,13 @@ class _RecoveryResource(LinkResource):
 
 class RequestReset(_RecoveryResource):
     @operation(
-        "Mail a password-reset link; the same answer whether the address is known", body=REQUEST
+        "Mail a password-reset link; the same answer whether the address is known",
+        body=REQUEST,
+        returns=answers.SUCCESS,
+        responses={
+            400: "Not an email address",
+            429: "Too many requests from this address or for this email",
+        },
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.request_reset(req, req.context.body["email"])
@@ -66,11 +73,19 @@ class RequestReset(_RecoveryResource):
 
 
 class ResetPassword(_RecoveryResource):
-    @operation("The page the mailed reset link opens (HTML)")
+    @operation("The page the mailed reset link opens (HTML)", returns=PAGE_SCHEMA, media=PAGE_MEDIA)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         render_page(resp, PAGE, "ko", form=True, home_url=f"{self.frontend_url}/")
 
-    @operation("Set a new password with the mailed token; ends every session", body=RESET)
+    @operation(
+        "Set a new password with the mailed token; ends every session",
+        body=RESET,
+        returns=answers.SUCCESS,
+        responses={
+            400: "An invalid password, or a link that is invalid, expired or already used",
+            429: "Too many attempts from this address",
+        },
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.reset_password(req, body["token"], body["password"])

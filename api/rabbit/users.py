@@ -8,6 +8,7 @@ from api import schemas
 from api.auth import RABBIT, bearer_token
 from api.deps import Deps
 from api.rabbit import errors as texts
+from api.rabbit import schemas as answers
 from api.recovery import CONFIRM_LINK_TTL, CONFIRM_PURPOSE
 from api.schemas import obj
 from api.validation import operation
@@ -17,12 +18,14 @@ from models.mail_outbox import queue_mail
 
 USERNAME = {
     "type": "string",
-    "pattern": r"^[가-힣A-Za-z0-9]{2,5}$",
+    "pattern": r"^(?!.*\n)[가-힣A-Za-z0-9]{2,5}$",
     "x-error": texts.INVALID_USERNAME,
 }
 PASSWORD = {
     "type": "string",
-    "pattern": r"^(?=.*[a-z])(?=.*[A-Z])(?=.*\d)(?=.*[!@#$%^&*])[A-Za-z\d!@#$%^&*]{12,16}$",
+    # ASCII only (not \d: in Python that is any script's digits); see api.schemas.
+    "pattern": r"^(?!.*\n)(?=.*[a-z])(?=.*[A-Z])(?=.*[0-9])(?=.*[!@#$%^&*])"
+    r"[A-Za-z0-9!@#$%^&*]{12,16}$",
     "x-error": texts.INVALID_PASSWORD,
 }
 EMAIL = {**schemas.EMAIL, "x-error": texts.INVALID_EMAIL}
@@ -69,7 +72,16 @@ class _RabbitResource:
 
 class Register(_RabbitResource):
     @operation(
-        "Register; a confirmation link is mailed", body=REGISTER, status=201, idempotent=True
+        "Register; a confirmation link is mailed",
+        body=REGISTER,
+        status=201,
+        idempotent=True,
+        returns=answers.SUCCESS,
+        responses={
+            400: "An invalid email, password or nickname, an email already registered, or a "
+            "malformed Idempotency-Key",
+            429: "Too many attempts from this address or for this email",
+        },
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
@@ -101,7 +113,16 @@ class ConfirmEmail(_RabbitResource):
 
 
 class Login(_RabbitResource):
-    @operation("Log in; answers an access and a refresh token", body=LOGIN)
+    @operation(
+        "Log in; answers an access and a refresh token",
+        body=LOGIN,
+        returns=answers.TOKENS,
+        responses={
+            400: "A blank email or malformed field, or an email not confirmed yet",
+            401: "Wrong email or password",
+            429: "Too many attempts from this address or for this email",
+        },
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.limiter.check(req, body["email"])
@@ -112,14 +133,27 @@ class Login(_RabbitResource):
 
 
 class Refresh(_RabbitResource):
-    @operation("Trade the refresh token (as Bearer) for a new pair; single use")
+    @operation(
+        "Trade the refresh token (as Bearer) for a new pair; single use",
+        returns=answers.TOKENS,
+        responses={401: "No refresh token, or one that is invalid, expired or already used"},
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         issued = sessions.rotate(bearer_token(req), RABBIT, self.refresh_ttl, self.reuse_interval)
         resp.media = self._pair(issued)
 
 
 class Withdraw(_RabbitResource):
-    @operation("Delete the caller's account", body=WITHDRAW, auth=True, status=204)
+    @operation(
+        "Delete the caller's account",
+        body=WITHDRAW,
+        auth=True,
+        status=204,
+        responses={
+            400: "The username is not the caller's: " + texts.BAD_ACCESS,
+            409: "A message was sent during the withdrawal; try again",
+        },
+    )
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = req.context.user
         if req.context.body["username"] != user.username:
@@ -128,13 +162,28 @@ class Withdraw(_RabbitResource):
 
 
 class Profile(_RabbitResource):
-    @operation("A user's nickname and the money they received (public)")
+    @operation(
+        "A user's nickname and the money they received (public)",
+        returns=answers.PROFILE,
+        responses={404: "No such user"},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         user = user_or_404(user_id)
         total = messages.totals(user).amount
         resp.media = {"user_info": {"username": user.username, "total_amount": total}}
 
-    @operation("Change the caller's nickname", body=RENAME, auth=True)
+    @operation(
+        "Change the caller's nickname",
+        body=RENAME,
+        auth=True,
+        returns=answers.SUCCESS,
+        responses={
+            400: "An invalid nickname",
+            403: "Not the caller's account: " + texts.FORBIDDEN,
+            404: "No such user",
+            409: "Changed by another request at the same time; try again",
+        },
+    )
     def on_put(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         user = user_or_404(user_id)
         if user.id != req.context.user.id:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon
 
+from api import idempotency
 from api.deps import Deps
 from api.schemas import obj
 from api.validation import operation
@@ -70,7 +71,11 @@ class Subscriptions:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         sub = subscribing.subscribe(
-            req.context.user, body["plan_id"], body["payment_method_id"], self.gateway
+            req.context.user,
+            body["plan_id"],
+            body["payment_method_id"],
+            self.gateway,
+            idempotency.attempt(req),
         )
         resp.media = sub.to_dict()
 

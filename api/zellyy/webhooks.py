@@ -86,7 +86,10 @@ class Item(_AdminResource):
         resp.media = webhooks.get_endpoint(webhook_id).to_dict()
 
     @operation(
-        "Delete a webhook endpoint; nothing more is sent to it (admin)", auth=True, status=204
+        "Delete a webhook endpoint; nothing more is sent to it (admin)",
+        auth=True,
+        status=204,
+        responses={403: "The caller is not an admin", 404: "No such webhook endpoint"},
     )
     def on_delete(self, req: falcon.Request, resp: falcon.Response, webhook_id: str) -> None:
         self.require_admin(req)

@@ -10,6 +10,7 @@ import dataclasses
 import json
 
 import pytest
+from contract import CheckedClient
 from falcon import testing
 from fixtures.accounts import RABBIT_PASSWORD, bearer, unique_email
 
@@ -171,7 +172,7 @@ def test_a_429_carries_the_grant_and_exposes_retry_after(config, app):
     )
     from api.app import create_app
 
-    client = testing.TestClient(create_app(strict))
+    client = CheckedClient(create_app(strict))
     body = {"email": unique_email(), "password": "wrong"}
     for path in ("/api/v1/auth/login", "/api/user/login"):
         client.simulate_post(path, json=body, headers={"Origin": ALLOWED})

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import ENGINE, HAVE_REDIS, PG_ADMIN_URL
-from falcon import testing
+from contract import CheckedClient
 
 from api.app import create_app
 
@@ -42,7 +42,7 @@ def test_readyz_when_everything_answers(client):
 
 def test_readyz_503_when_redis_does_not_answer(config):
     broken = dataclasses.replace(config, redis_url=f"redis://127.0.0.1:{closed_port()}/0")
-    client = testing.TestClient(create_app(broken))
+    client = CheckedClient(create_app(broken))
     resp = client.simulate_get("/readyz")
     assert resp.status_code == 503
     assert resp.json["status"] == "unavailable"
@@ -53,7 +53,7 @@ def test_readyz_503_when_redis_does_not_answer(config):
 
 def test_readyz_in_embedded_mode_needs_the_broker_folder(config, tmp_path):
     embedded = dataclasses.replace(config, redis_url=None, var_dir=tmp_path)
-    client = testing.TestClient(create_app(embedded))
+    client = CheckedClient(create_app(embedded))
     missing = client.simulate_get("/readyz")
     assert missing.status_code == 503
     assert missing.json["checks"]["broker"] == "unreachable"

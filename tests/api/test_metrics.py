@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 from datetime import timedelta
 
-from falcon import testing
+from contract import CheckedClient
 from helpers import metric
 
 from api.app import create_app
@@ -48,7 +48,7 @@ def test_requests_are_counted_by_route_template_method_and_status(client, zellyy
 
 
 def test_with_a_metrics_token_only_its_bearer_may_scrape(config):
-    client = testing.TestClient(create_app(dataclasses.replace(config, metrics_token="s3cret")))
+    client = CheckedClient(create_app(dataclasses.replace(config, metrics_token="s3cret")))
 
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
         refused = client.simulate_get("/metrics", headers=headers)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import APP_URL
-from falcon import testing
+from contract import CheckedClient
 from pony import orm
 
 from api.auth import RABBIT, TokenService
@@ -94,7 +94,7 @@ def cat(client, config):
 def client_opening_at(config, open_at: datetime):
     from api.app import create_app
 
-    return testing.TestClient(create_app(dataclasses.replace(config, messages_open_at=open_at)))
+    return CheckedClient(create_app(dataclasses.replace(config, messages_open_at=open_at)))
 
 
 # Writing

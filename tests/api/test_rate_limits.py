@@ -6,6 +6,7 @@ import uuid
 import pytest
 import redis
 from conftest import REDIS_URL
+from contract import CheckedClient
 from falcon import testing
 from fixtures.accounts import RABBIT_PASSWORD, unique_email
 
@@ -20,7 +21,7 @@ def limited_client(config, per_email="3/minute", per_ip="1000/minute"):
     limited = dataclasses.replace(
         config, rate_limit_login=per_email, rate_limit_ip=per_ip, rate_limit_prefix=prefix
     )
-    client = testing.TestClient(create_app(limited))
+    client = CheckedClient(create_app(limited))
     client.prefix = prefix
     return client
 

@@ -368,3 +368,56 @@ def test_two_subscribe_requests_at_once_make_one_subscription(
     assert sorted(statuses) == [201, 409]
     [customer] = localstripe.customers(account.email)
     assert len(localstripe.payment_intents(customer["id"])) == 1
+
+
+def test_a_subscribe_retried_after_a_lost_commit_asks_stripe_for_the_same_charge(
+    cutter, client, localstripe, zellyy_signup
+):
+    """The charge succeeded, then the connection died before COMMIT (503, nothing kept).
+    The client's retry with its Idempotency-Key must not be a second charge: it asks
+    Stripe again with the first try's idempotency key and parameters, which Stripe answers
+    with the charge it made (localstripe does not deduplicate: it shows both asks)."""
+
+    def subscribe(account, key: str, n: int | None):
+        body = {
+            "plan_id": "monthly",
+            "payment_method_id": localstripe.payment_method(CARD_OK),
+            "payment_provider": "stripe",
+        }
+        headers = {**account.headers, "Idempotency-Key": key}
+        return cutter.run(
+            n, lambda: client.simulate_post("/api/v1/subscriptions", json=body, headers=headers)
+        )
+
+    assert subscribe(zellyy_signup(), "reference", None).status_code == 201
+    commit = len(cutter.statements)  # a first subscribe makes as many statements as this one
+    assert cutter.statements[-1] == "COMMIT"
+
+    account = zellyy_signup()
+    lost = subscribe(account, "buy-monthly", commit)
+    assert lost.status_code == 503, lost.text
+    assert ledger(account.email) == []
+    retried = subscribe(account, "buy-monthly", None)
+    assert retried.status_code == 201, retried.text
+
+    [payment] = ledger(account.email)
+    asked = [
+        pi
+        for pi in localstripe.all_payment_intents()
+        if pi["metadata"].get("user_id") == payment_user(account.email)
+    ]
+    assert len(asked) == 2
+    assert {pi["metadata"]["payment_id"] for pi in asked} == {payment["id"]}
+    assert asked[0]["amount"] == asked[1]["amount"]
+
+    # Another caller's same key is another intent: another charge.
+    other = zellyy_signup()
+    assert subscribe(other, "buy-monthly", None).status_code == 201
+    assert ledger(other.email)[0]["id"] != payment["id"]
+
+
+def payment_user(user_email: str) -> str:
+    from models.users import User, email_key
+
+    with orm.db_session:
+        return str(User.get(email_key=email_key(user_email)).public_id)

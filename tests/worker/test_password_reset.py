@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 from conftest import APP_URL
-from falcon import testing
+from contract import CheckedClient
 from fixtures.accounts import (
     ZellyyAccount,
     bearer,
@@ -271,7 +271,7 @@ def test_an_address_gets_at_most_its_share_of_reset_mails_and_the_answer_stays_t
         rate_limit_recovery_mail="2/hour",
         rate_limit_prefix=f"{config.rate_limit_prefix}-{uuid.uuid4().hex[:8]}",
     )
-    client = testing.TestClient(create_app(capped))
+    client = CheckedClient(create_app(capped))
     victim, sentinel = zellyy_signup().email, zellyy_signup().email
 
     answers = [client.simulate_post("/api/v1/auth/recover", json={"email": victim}) for _ in "abc"]
