@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from models import select_rows
+from models import db, select_rows
 from models.clock import utcnow
 from models.errors import AuthenticationFailed
 from models.sessions import AuthSession, LiveSession
@@ -72,10 +72,11 @@ def find(session_id: uuid.UUID, audience: str) -> Caller | None:
     if not rows:
         return None
     row = rows[0]
-    # Raw rows come as the driver gives them (SQLite: text dates, blob UUIDs): Pony's
-    # converters for these columns turn them into what the entities would hold.
-    values = [sql2py(value) for sql2py, value in zip(convert, row, strict=False)]
-    return Caller(*values, session=LiveSession(session_id))
+    if db.provider.dialect != "PostgreSQL":  # psycopg2 gives the entities' types already
+        # SQLite gives text dates and blob UUIDs: Pony's converters for these columns
+        # turn them into what the entities would hold.
+        row = [sql2py(value) for sql2py, value in zip(convert, row, strict=False)]
+    return Caller(*row, session=LiveSession(session_id))
 
 
 def _converters() -> list:
