@@ -7,7 +7,7 @@ import json
 import falcon
 import orjson
 
-from api import auth, errors, health, observability, openapi
+from api import auth, docs, errors, health, observability, openapi
 from api.conventions import HeadRouter, SecurityHeaders
 from api.cors import CORS
 from api.deps import Deps
@@ -95,6 +95,8 @@ def create_app(config: Config | None = None) -> falcon.App:
     app.add_route("/healthz", health.Health())
     app.add_route("/readyz", health.Ready(deps.redis, config.var_dir / "broker"))
     app.add_route("/openapi.json", openapi.OpenAPIDocument(app))
+    for path, resource in docs.routes().items():
+        app.add_route(path, resource)
     app.add_route(observability.METRICS_ROUTE, observability.Metrics(config.metrics_token))
     return app
 

@@ -136,10 +136,9 @@ def _operation(path: str, method: str, resource, spec: Operation) -> dict:
         errors.setdefault(503, "The database or broker is briefly unavailable")
     for status, declared in sorted(errors.items()):
         description, schema = (declared, error_ref) if isinstance(declared, str) else declared
-        response = {
-            "description": description,
-            "content": {"application/json": {"schema": _clean(schema)}},
-        }
+        response: dict = {"description": description}
+        if status >= 400 or schema is not error_ref:  # a 304 Not Modified has no body
+            response["content"] = {"application/json": {"schema": _clean(schema)}}
         if status in (429, 503) and schema is error_ref:  # a refusal says when to retry
             response["headers"] = _RETRY_AFTER
         op["responses"][str(status)] = response

@@ -15,6 +15,30 @@ def page_query(**more) -> dict:
     return {"type": "object", "properties": {"page": PAGE, "limit": LIMIT, **more}}
 
 
+def page_of(item: dict) -> dict:
+    """The schema of a list body (`listing`) whose items match `item`."""
+    count = {"type": "integer", "minimum": 0}
+    return {
+        "type": "object",
+        "required": ["data", "pagination"],
+        "properties": {
+            "data": {"type": "array", "items": item},
+            "pagination": {
+                "type": "object",
+                "required": ["total", "page", "limit", "total_pages"],
+                "properties": {
+                    "total": count,
+                    "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": LIMIT["maximum"]},
+                    "total_pages": count,
+                },
+                "additionalProperties": False,
+            },
+        },
+        "additionalProperties": False,
+    }
+
+
 def listing(items: list, total: int, page: int, limit: int) -> dict:
     """The seed's list body: {"data", "pagination": {total, page, limit, total_pages}}."""
     return {

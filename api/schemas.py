@@ -21,6 +21,8 @@ def component(name: str, schema: dict) -> dict:
 
 # Whitespace as Python's str.isspace() and str.strip() count it, spelled out.
 SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Starts a pattern whose `$` must not pass a final "\n" ([\s\S]: ECMAScript's `.` stops at \r).
+NO_NEWLINE = r"^(?![\s\S]*\n)"
 # Whitespace and control characters: what an address or a URL never holds.
 _INVISIBLE = r"\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 

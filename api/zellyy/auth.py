@@ -10,6 +10,7 @@ from api.recovery import MailedLinks
 from api.schemas import EMAIL, LOGIN_EMAIL, NO_CONTROL_CHARS, obj
 from api.validation import operation
 from api.zellyy.recovery import PASSWORD, send_confirmation
+from api.zellyy.schemas import LOGGED_IN, MESSAGE, TOKENS
 from models import sessions, users
 
 SIGNUP = obj(
@@ -81,6 +82,11 @@ class Signup(_AuthResource):
         "Create an account and start a session; a confirmation link is mailed",
         body=SIGNUP,
         idempotent=True,
+        returns=LOGGED_IN,
+        responses={
+            409: "An account has this email, or a request with this Idempotency-Key is running",
+            429: "Too many attempts from this address or for this email",
+        },
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
@@ -91,7 +97,15 @@ class Signup(_AuthResource):
 
 
 class Login(_AuthResource):
-    @operation("Log in with email and password", body=LOGIN)
+    @operation(
+        "Log in with email and password",
+        body=LOGIN,
+        returns=LOGGED_IN,
+        responses={
+            401: "Wrong email or password",
+            429: "Too many attempts from this address or for this email",
+        },
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.limiter.check(req, body["email"])
@@ -100,7 +114,14 @@ class Login(_AuthResource):
 
 
 class Refresh(_AuthResource):
-    @operation("Trade a refresh token for a new token pair (single use)", body=REFRESH)
+    @operation(
+        "Trade a refresh token for a new token pair (single use)",
+        body=REFRESH,
+        returns=TOKENS,
+        responses={
+            401: "The refresh token is unknown, expired, already used, or its session ended"
+        },
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         token = req.context.body["refresh_token"]
         issued = sessions.rotate(token, ZELLYY, self.refresh_ttl, self.reuse_interval)
@@ -108,7 +129,12 @@ class Refresh(_AuthResource):
 
 
 class Logout(_AuthResource):
-    @operation("End this session, every session, or every other one", query=LOGOUT_QUERY, auth=True)
+    @operation(
+        "End this session, every session, or every other one",
+        query=LOGOUT_QUERY,
+        auth=True,
+        returns=MESSAGE,
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         sessions.logout(req.context.session.load(), req.context.query["scope"])
         resp.media = {"message": "Successfully logged out"}

@@ -7,7 +7,9 @@ import uuid
 import falcon
 
 from api.deps import Deps
+from api.schemas import NO_NEWLINE
 from api.validation import operation
+from api.zellyy.schemas import PNG
 from models import card_image
 from models.cards import Card, get_card
 from models.errors import AuthenticationFailed, NotFound
@@ -19,7 +21,7 @@ QUERY = {
         "signature": {
             "type": "string",
             "maxLength": 64,
-            "pattern": r"^[A-Za-z0-9_-]+$",
+            "pattern": NO_NEWLINE + "[A-Za-z0-9_-]+$",
             "x-message": "Must be a link signature",
         },
     },
@@ -44,8 +46,10 @@ class CardImage:
         responses={
             304: "Not modified (If-None-Match)",
             401: "No token, or an invalid or expired link",
-            404: "No such card",
+            404: "No such card (of the caller's, with a token)",
         },
+        returns=PNG,
+        media="image/png",
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, card_id: str) -> None:
         card = self._card(req, card_id)

@@ -8,6 +8,7 @@ import falcon
 
 from api.deps import Deps
 from api.validation import operation
+from api.zellyy.schemas import STRIPE_RECEIPT
 from models import provider_events
 from models.errors import InvalidInput
 from worker.clients import stripe_client
@@ -30,7 +31,14 @@ class StripeWebhook:
 
     @operation(
         "Stripe webhook (Stripe-Signature): payment_intent.succeeded and payment_failed",
-        responses={400: "Signature missing or wrong, or not a Stripe event"},
+        responses={
+            400: "Signature missing or wrong, not a Stripe event, or webhooks not configured",
+            # Its body is read raw, but within the limits every body is held to.
+            411: "A chunked body that this server cannot read (no Content-Length)",
+            413: "The body is over the size limit",
+            409: "The payment changed in another request at the same time; Stripe retries",
+        },
+        returns=STRIPE_RECEIPT,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         if not self.secret:

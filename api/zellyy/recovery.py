@@ -9,6 +9,7 @@ from api.deps import Deps
 from api.recovery import CONFIRM_LINK_TTL, CONFIRM_PURPOSE, LinkResource, MailedLinks, render_page
 from api.schemas import EMAIL, obj
 from api.validation import operation
+from api.zellyy.schemas import CONFIRMED, MESSAGE
 from models import mails, recovery, users
 from models.clock import rfc3339
 from models.mail_outbox import queue_mail
@@ -20,6 +21,7 @@ TOKEN = {"type": "string", "minLength": 1, "maxLength": 2048}
 RECOVER = obj(["email"], email=EMAIL)
 RESET = obj(["token", "password"], token=TOKEN, password=PASSWORD)
 CONFIRM = obj(["token"], token=TOKEN)
+PAGE = {"type": "string", "description": "An HTML page"}
 
 RECOVERED = "If an account uses this address, a link to reset its password is on its way"
 RESET_PAGE = {
@@ -68,7 +70,10 @@ class _RecoveryResource(LinkResource):
 
 class Recover(_RecoveryResource):
     @operation(
-        "Mail a password-reset link; the same answer whether the address is known", body=RECOVER
+        "Mail a password-reset link; the same answer whether the address is known",
+        body=RECOVER,
+        returns=MESSAGE,
+        responses={429: "Too many requests from this address or for this email"},
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.request_reset(req, req.context.body["email"])
@@ -76,11 +81,20 @@ class Recover(_RecoveryResource):
 
 
 class Reset(_RecoveryResource):
-    @operation("The page the mailed reset link opens (HTML)")
+    @operation("The page the mailed reset link opens (HTML)", returns=PAGE, media="text/html")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         render_page(resp, RESET_PAGE, "en", form=True)
 
-    @operation("Set a new password with the mailed token; ends every session", body=RESET)
+    @operation(
+        "Set a new password with the mailed token; ends every session",
+        body=RESET,
+        returns=MESSAGE,
+        responses={
+            400: "Invalid request, or a link that is invalid (token_invalid), expired "
+            "(token_expired) or already used (token_used)",
+            429: "Too many requests from this address",
+        },
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
         self.reset_password(req, body["token"], body["password"])
@@ -88,11 +102,22 @@ class Reset(_RecoveryResource):
 
 
 class Confirm(_RecoveryResource):
-    @operation("The page the mailed confirmation link opens (HTML)")
+    @operation(
+        "The page the mailed confirmation link opens (HTML)", returns=PAGE, media="text/html"
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         render_page(resp, CONFIRM_PAGE, "en", form=False)
 
-    @operation("Confirm the email address with the mailed token", body=CONFIRM)
+    @operation(
+        "Confirm the email address with the mailed token",
+        body=CONFIRM,
+        returns=CONFIRMED,
+        responses={
+            400: "Invalid request, or a link that is invalid (token_invalid) or expired "
+            "(token_expired)",
+            429: "Too many requests from this address",
+        },
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.limiter.check(req)
         claims = self.links.read(req.context.body["token"], CONFIRM_PURPOSE)

@@ -7,6 +7,7 @@ import falcon
 from api.deps import Deps
 from api.schemas import obj
 from api.validation import operation
+from api.zellyy.schemas import SHARE_ITEM, SHARES
 from models import social
 
 SHARE = obj(
@@ -39,8 +40,13 @@ class Share:
         body=SHARE,
         auth=True,
         status=202,
-        responses={404: "No such card or platform", 400: "Platform not connected"},
+        responses={
+            400: "Invalid request, or the platform is not connected (details.platform)",
+            404: "No such card of the caller's, or an unknown platform",
+            409: "A request with this Idempotency-Key is running",
+        },
         idempotent=True,
+        returns=SHARE_ITEM,
     )
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, card_id: str, platform: str
@@ -60,7 +66,12 @@ class Shares:
     def __init__(self, deps: Deps):
         self.auth = deps.zellyy_auth
 
-    @operation("The card's shares, newest first", auth=True, responses={404: "No such card"})
+    @operation(
+        "The card's shares, newest first",
+        auth=True,
+        responses={404: "No such card of the caller's"},
+        returns=SHARES,
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, card_id: str) -> None:
         shares = social.shares_of(req.context.user, card_id)
         resp.media = {"shares": [social.share_dict(share) for share in shares]}
@@ -72,7 +83,12 @@ class ShareItem:
     def __init__(self, deps: Deps):
         self.auth = deps.zellyy_auth
 
-    @operation("One share of the card", auth=True, responses={404: "No such card or share"})
+    @operation(
+        "One share of the card",
+        auth=True,
+        responses={404: "No such card of the caller's, or no such share of it"},
+        returns=SHARE_ITEM,
+    )
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, card_id: str, share_id: str
     ) -> None:

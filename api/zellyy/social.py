@@ -5,8 +5,9 @@ from __future__ import annotations
 import falcon
 
 from api.deps import Deps
-from api.schemas import obj
+from api.schemas import NO_NEWLINE, obj
 from api.validation import operation
+from api.zellyy.schemas import SOCIAL_ACCOUNTS, SOCIAL_CONNECTION
 from models import social
 from models.clock import unix, utcnow
 from models.errors import InvalidInput
@@ -16,7 +17,7 @@ TOKEN = {
     "type": "string",
     "minLength": 1,
     "maxLength": 4096,
-    "pattern": r"^[\x21-\x7e]+$",
+    "pattern": NO_NEWLINE + r"[\x21-\x7e]+$",
     "x-message": "Must be a token: printable ASCII without spaces",
 }
 CONNECT = obj(
@@ -46,7 +47,13 @@ class Connection:
         "Connect a platform account (checked with the platform); reconnecting replaces tokens",
         body=CONNECT,
         auth=True,
-        responses={404: "Unknown platform", 502: "The platform did not answer"},
+        responses={
+            400: "Invalid request, an expired token, or a token the platform refused",
+            404: "Unknown platform",
+            409: "The same platform is being connected by another request",
+            502: "The platform did not answer",
+        },
+        returns=SOCIAL_CONNECTION,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response, platform: str) -> None:
         social.require_platform(platform)
@@ -81,7 +88,10 @@ class Connection:
         }
 
     @operation(
-        "Disconnect a platform account", auth=True, status=204, responses={404: "Not connected"}
+        "Disconnect a platform account",
+        auth=True,
+        status=204,
+        responses={404: "Unknown platform, or none of the caller's connected"},
     )
     def on_delete(self, req: falcon.Request, resp: falcon.Response, platform: str) -> None:
         social.disconnect(req.context.user, platform)
@@ -93,6 +103,8 @@ class Accounts:
     def __init__(self, deps: Deps):
         self.auth = deps.zellyy_auth
 
-    @operation("The caller's connected accounts, with needs_reconnect", auth=True)
+    @operation(
+        "The caller's connected accounts, with needs_reconnect", auth=True, returns=SOCIAL_ACCOUNTS
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"accounts": social.accounts_of(req.context.user)}

@@ -6,8 +6,9 @@ import falcon
 
 from api import idempotency
 from api.deps import Deps
-from api.schemas import obj
+from api.schemas import NO_NEWLINE, obj
 from api.validation import operation
+from api.zellyy.schemas import CANCELED, PLANS, SUBSCRIPTION
 from models import plans, subscribing, subscriptions
 from models.errors import NotFound
 from models.payment_gateway import PaymentGateway
@@ -17,7 +18,7 @@ PAYMENT_METHOD_ID = {
     "type": "string",
     "minLength": 1,
     "maxLength": 255,
-    "pattern": r"^(?![\s\S]*\n)[A-Za-z0-9_]+$",
+    "pattern": NO_NEWLINE + "[A-Za-z0-9_]+$",
     "x-message": "Must be a payment method id such as pm_...",
 }
 SUBSCRIBE = obj(
@@ -48,7 +49,7 @@ class Plans:
     surface = "zellyy"
     uses_db = False
 
-    @operation("The subscription plans (no login needed)")
+    @operation("The subscription plans (no login needed)", returns=PLANS)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"plans": plans.plan_list()}
 
@@ -65,8 +66,13 @@ class Subscriptions:
         body=SUBSCRIBE,
         auth=True,
         status=201,
-        responses={**PAYMENT_ERRORS, 409: "An active or past-due subscription exists"},
+        responses={
+            **PAYMENT_ERRORS,
+            409: "An active or past-due subscription exists, "
+            "or a request with this Idempotency-Key is running",
+        },
         idempotent=True,
+        returns=SUBSCRIPTION,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.context.body
@@ -90,6 +96,7 @@ class Current:
         "The current subscription: active, past due, or canceled but not ended",
         auth=True,
         responses={404: "No current subscription"},
+        returns=SUBSCRIPTION,
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         sub = subscriptions.current_subscription(req.context.user.id)
@@ -110,7 +117,12 @@ class PaymentMethod:
         "Use a new card; a past-due subscription is charged with it at once",
         body=CHANGE_CARD,
         auth=True,
-        responses={**PAYMENT_ERRORS, 404: "No current subscription"},
+        responses={
+            **PAYMENT_ERRORS,
+            404: "No current subscription",
+            409: "A charge for this subscription is in progress",
+        },
+        returns=SUBSCRIPTION,
     )
     def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
         sub = subscribing.change_payment_method(
@@ -128,7 +140,8 @@ class Cancel:
     @operation(
         "Cancel: no more renewals; premium lasts until the end date",
         auth=True,
-        responses={404: "Nothing to cancel"},
+        responses={404: "No active or past-due subscription to cancel"},
+        returns=CANCELED,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = subscriptions.cancel(req.context.user).cancel_dict()

@@ -7,6 +7,7 @@ import falcon
 from api.deps import Deps
 from api.schemas import HTTP_URL, NO_CONTROL_CHARS
 from api.validation import operation
+from api.zellyy.schemas import PROFILE, PROFILE_UPDATED
 from models.clock import rfc3339
 
 PATCH_ME = {
@@ -33,7 +34,7 @@ class Me:
     def __init__(self, deps: Deps):
         self.auth = deps.zellyy_auth
 
-    @operation("The caller's profile, with premium status", auth=True)
+    @operation("The caller's profile, with premium status", auth=True, returns=PROFILE)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         caller = req.context.caller  # premium included: no entity, no second query
         resp.media = {
@@ -43,7 +44,13 @@ class Me:
             "premium_until": rfc3339(caller.premium_until),
         }
 
-    @operation("Change display name or avatar", body=PATCH_ME, auth=True)
+    @operation(
+        "Change display name or avatar",
+        body=PATCH_ME,
+        auth=True,
+        returns=PROFILE_UPDATED,
+        responses={409: "Another request changed the profile at the same time; try again"},
+    )
     def on_patch(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = req.context.user
         changes = {k: v for k, v in req.context.body.items() if k in PATCH_ME["properties"]}

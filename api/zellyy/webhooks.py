@@ -8,6 +8,7 @@ from api.deps import Deps
 from api.pages import listing, page_query
 from api.schemas import HTTP_URL, obj
 from api.validation import operation
+from api.zellyy.schemas import DELIVERY, DELIVERY_PAGE, WEBHOOK, WEBHOOK_CREATED, WEBHOOKS
 from models import webhook_outbox, webhooks
 from models.errors import PermissionDenied
 from models.events import EVENT_TYPES
@@ -29,6 +30,8 @@ CREATE = obj(
     },
 )
 PAGE = page_query()
+ADMIN_ONLY = {403: "The caller is not an administrator"}
+NOT_FOUND = {**ADMIN_ONLY, 404: "No such webhook endpoint"}
 
 
 def routes(deps: Deps) -> dict:
@@ -56,7 +59,17 @@ class _AdminResource:
 
 class Collection(_AdminResource):
     @operation(
-        "Register a webhook endpoint (admin)", body=CREATE, auth=True, status=201, idempotent=True
+        "Register a webhook endpoint (admin)",
+        body=CREATE,
+        auth=True,
+        status=201,
+        idempotent=True,
+        returns=WEBHOOK_CREATED,
+        responses={
+            **ADMIN_ONLY,
+            400: "Invalid request, a URL that is not public, or a malformed whsec_ secret",
+            409: "A request with this Idempotency-Key is running",
+        },
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.require_admin(req)
@@ -73,14 +86,14 @@ class Collection(_AdminResource):
         resp.media = {key: shown[key] for key in ("id", "url", "events", "created_at")}
         resp.location = req.path + "/" + shown["id"]
 
-    @operation("List webhook endpoints (admin)", auth=True)
+    @operation("List webhook endpoints (admin)", auth=True, returns=WEBHOOKS, responses=ADMIN_ONLY)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.require_admin(req)
         resp.media = {"data": [e.to_dict() for e in webhooks.list_endpoints()]}
 
 
 class Item(_AdminResource):
-    @operation("One webhook endpoint (admin)", auth=True)
+    @operation("One webhook endpoint (admin)", auth=True, returns=WEBHOOK, responses=NOT_FOUND)
     def on_get(self, req: falcon.Request, resp: falcon.Response, webhook_id: str) -> None:
         self.require_admin(req)
         resp.media = webhooks.get_endpoint(webhook_id).to_dict()
@@ -89,7 +102,7 @@ class Item(_AdminResource):
         "Delete a webhook endpoint; nothing more is sent to it (admin)",
         auth=True,
         status=204,
-        responses={403: "The caller is not an admin", 404: "No such webhook endpoint"},
+        responses=NOT_FOUND,
     )
     def on_delete(self, req: falcon.Request, resp: falcon.Response, webhook_id: str) -> None:
         self.require_admin(req)
@@ -98,7 +111,11 @@ class Item(_AdminResource):
 
 class Deliveries(_AdminResource):
     @operation(
-        "Deliveries to an endpoint, newest first, with attempts (admin)", query=PAGE, auth=True
+        "Deliveries to an endpoint, newest first, with attempts (admin)",
+        query=PAGE,
+        auth=True,
+        returns=DELIVERY_PAGE,
+        responses=NOT_FOUND,
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, webhook_id: str) -> None:
         self.require_admin(req)
@@ -113,7 +130,12 @@ class Retry(_AdminResource):
         "Send a delivery again now (admin)",
         auth=True,
         status=202,
-        responses={409: "The endpoint is disabled, or an attempt is in progress"},
+        responses={
+            **NOT_FOUND,
+            404: "No such webhook endpoint, or no such delivery of it",
+            409: "The endpoint is disabled, or an attempt is in progress",
+        },
+        returns=DELIVERY,
     )
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, webhook_id: str, delivery_id: int
@@ -128,6 +150,8 @@ class Resume(_AdminResource):
     @operation(
         "Resume an endpoint now: close its circuit breaker, enable it if disabled (admin)",
         auth=True,
+        returns=WEBHOOK,
+        responses=NOT_FOUND,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response, webhook_id: str) -> None:
         self.require_admin(req)

@@ -383,7 +383,7 @@ def test_fuzz_every_route(app, client, zellyy_signup, rabbit_register):
             resp = client.simulate_request(
                 method, path, body=body, headers=headers, query_string=query
             )
-            if resp.status_code >= 500 or "Traceback" in resp.text:
+            if resp.status_code >= 500 or b"Traceback" in resp.content:
                 failures.append((method, path, query, body, resp.status_code, resp.text[:200]))
             elif resp.status_code >= 400:
                 try:

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from falcon import testing
+from contract import CheckedClient
 from pony import orm
 
 from models import premium
@@ -139,6 +139,14 @@ def test_create_keeps_every_given_field(client, owner):
         {"content": "x", "tags": ["y" * 30]},
         {"content": "x", "text_align": "right"},
         {"content": "x", "font_family": "sans-serif"},
+        {"content": "x", "font_family": "나눔고딕"},
+        {"content": "x", "font_family": "Schön Grotesk"},
+        {"content": "x", "font_family": "メイリオ"},
+        {"content": "x", "font_family": "微软雅黑"},
+        {"content": "x", "font_family": "Шрифт"},
+        {"content": "x", "font_family": "Font_2.0"},
+        {"content": "\ufeff"},  # not whitespace to Python's str.strip()
+        {"content": "x", "tags": ["\ufeff"]},
         {"content": "한글 카드 😀"},
     ],
 )
@@ -177,6 +185,10 @@ def test_create_accepts_values_at_the_edges(client, owner, fields):
         ({"content": "x", "font_family": "Arial\n"}, "font_family"),
         ({"content": "x", "font_family": "<script>"}, "font_family"),
         ({"content": "x", "font_family": "system; DROP TABLE cards"}, "font_family"),
+        ({"content": "x", "font_family": "Menlo\u2028"}, "font_family"),
+        ({"content": "x", "font_family": "Arial×2"}, "font_family"),
+        ({"content": "\u0085\u3000\u2028"}, "content"),  # whitespace to Python and clients
+        ({"content": "x", "tags": ["\u0085"]}, "tags.0"),
         ({"content": "x", "is_public": "yes"}, "is_public"),
         ({"content": "x", "is_public": 1}, "is_public"),
         ({"content": "x", "tags": "personal"}, "tags"),
@@ -571,7 +583,7 @@ def limited(config):
     """A client whose free limit is 3 cards."""
     from api.app import create_app
 
-    return testing.TestClient(create_app(dataclasses.replace(config, free_card_limit=3)))
+    return CheckedClient(create_app(dataclasses.replace(config, free_card_limit=3)))
 
 
 def test_free_limit(limited):

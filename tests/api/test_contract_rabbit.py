@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import re
 from types import SimpleNamespace
 
@@ -12,7 +11,7 @@ from contract import ContractError, check
 from fixtures.accounts import bearer
 from jsonschema import Draft202012Validator
 
-from api import idempotency, openapi, schemas
+from api import openapi, schemas
 from api.errors import RABBIT_PREFIXES
 from api.rabbit import messages as rabbit_messages
 from api.rabbit import users as rabbit_users
@@ -26,16 +25,6 @@ def document(app):
 def answer_schema(document, path, method, status, media="application/json"):
     schema = document["paths"][path][method]["responses"][str(status)]["content"][media]["schema"]
     return {**schema, "components": document["components"]}
-
-
-def test_every_money_for_rabbit_and_service_operation_is_described(app):
-    ours = [
-        (template, method, responder.operation)
-        for template, method, resource, responder in openapi.routes(app)
-        if getattr(resource, "surface", None) != "zellyy"
-    ]
-    assert len(ours) == 17
-    assert [f"{method} {template}" for template, method, spec in ours if not spec.described] == []
 
 
 def test_every_error_of_money_for_rabbit_is_its_own_dialect(document):
@@ -157,103 +146,6 @@ def test_not_ready_is_described_by_its_own_body(document):
     assert "headers" not in document["paths"]["/readyz"]["get"]["responses"]["503"]
     busy = document["paths"]["/api/user/{user_id}"]["get"]["responses"]["503"]
     assert "Retry-After" in busy["headers"]
-
-
-# Patterns: what the server applies (Python's re) and what clients read (ECMAScript) agree.
-
-_TRICKY = (
-    "\t\n\x0b\x0c\r\x1c\x1f \x7f\x85\xa0\u1680\u2000\u2028\u2029\u202f\u205f\u3000\ufeff"
-    "\x00\x01٣７é가힣ㄱ😀@.:/?#!$%^&*aZ09-_"
-)
-_SAMPLES = [
-    "",
-    "a",
-    "토끼",
-    "토끼\n",
-    "ab\n",
-    "ㄱㄴ",
-    "a@b.c",
-    "a@b.c\n",
-    " a@b.c ",
-    "a\x1c@b.c",
-    "a\ufeff@b.c",
-    "a\x85@b.c",
-    "a\x01@b.c",
-    "\ufeff",
-    "\x85",
-    "\x1c",
-    "\u3000",
-    " \n\t",
-    "Rabbitpass12!",
-    "Rabbitpass1٣!",
-    "Rabbitpass12!\n",
-    "Rabbitpass12!\r",
-    "😀 새해 복",
-    "line\nbreak",
-    "http://a/b",
-    "https://a.example/b?c#d",
-    "http://a/b\n",
-    "http://a/\x01",
-    "http://a/\u00a0",
-    "http://a/\ufeff",
-]
-
-
-def _patterns(app) -> dict[str, str]:
-    """Every pattern of the non-Zellyy operations, and the shared ones."""
-    found = {
-        "EMAIL": schemas.EMAIL["pattern"],
-        "LOGIN_EMAIL": schemas.LOGIN_EMAIL["pattern"],
-        "HTTP_URL": schemas.HTTP_URL["pattern"],
-        "NO_CONTROL_CHARS": schemas.NO_CONTROL_CHARS,
-        "Idempotency-Key": idempotency.PARAMETER["schema"]["pattern"],
-    }
-
-    def walk(node, where):
-        if isinstance(node, dict):
-            if isinstance(node.get("pattern"), str):
-                found[where] = node["pattern"]
-            for key, value in node.items():
-                walk(value, f"{where}.{key}")
-        elif isinstance(node, list):
-            for value in node:
-                walk(value, where)
-
-    for template, method, resource, responder in openapi.routes(app):
-        if getattr(resource, "surface", None) != "zellyy":
-            spec = responder.operation
-            walk({"body": spec.body, "query": spec.query}, f"{method} {template}")
-    return found
-
-
-def test_patterns_mean_the_same_in_ecmascript_and_python(app, page):
-    """Chromium reads each pattern as a client does, with and without the u flag."""
-    patterns = _patterns(app)
-    assert rabbit_users.PASSWORD["pattern"] in patterns.values()
-    rng = random.Random(2026)
-    samples = _SAMPLES + ["".join(rng.choices(_TRICKY, k=rng.randint(1, 8))) for _ in range(300)]
-    samples += [f"a{c}@b.c" for c in _TRICKY] + [f"http://a/{c}" for c in _TRICKY]
-    samples += [f"{c}Rabbitpass12!" for c in _TRICKY] + [f"토끼{c}" for c in _TRICKY]
-    samples += ["key-1", "key-1\n", "key 1", "열쇠"]
-    ecmascript = page.evaluate(
-        """([patterns, samples]) => {
-            const out = {};
-            for (const [name, source] of Object.entries(patterns)) {
-              for (const flags of ["", "u"]) {
-                const re = new RegExp(source, flags);
-                out[name + "/" + flags] = samples.map((s) => re.test(s));
-              }
-            }
-            return out;
-        }""",
-        [patterns, samples],
-    )
-    for name, source in patterns.items():
-        python = [re.search(source, s) is not None for s in samples]
-        for flags in ("", "u"):
-            read = ecmascript[f"{name}/{flags}"]
-            differ = [s for s, p, e in zip(samples, python, read, strict=True) if p != e]
-            assert differ == [], f"{name} ({source!r}, flags {flags!r}) differs on {differ[:5]!r}"
 
 
 def test_the_old_dialect_gaps_are_closed():

@@ -34,6 +34,18 @@ def test_no_route_is_undocumented(app):
     assert openapi.undocumented(app) == []
 
 
+def test_every_operation_describes_its_answer(app):
+    """Both surfaces, the docs and the service routes: each says what it answers."""
+    served = list(openapi.routes(app))
+    assert len(served) > 60
+    undescribed = [
+        f"{method} {template}"
+        for template, method, _resource, responder in served
+        if not responder.operation.described
+    ]
+    assert undescribed == []
+
+
 def test_every_route_and_method_is_in_the_document(app, document):
     served = [(template, method) for template, method, *_ in openapi.routes(app)]
     assert len(served) > 10

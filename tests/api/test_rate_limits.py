@@ -7,7 +7,6 @@ import pytest
 import redis
 from conftest import REDIS_URL
 from contract import CheckedClient
-from falcon import testing
 from fixtures.accounts import RABBIT_PASSWORD, unique_email
 
 from api.app import create_app
@@ -179,7 +178,7 @@ def test_refused_attempts_create_no_account(config):
 def test_counts_live_in_redis_and_are_shared_by_every_process(config):
     """Two apps (as two gunicorn workers would be) see one count."""
     first = limited_client(config)
-    second = testing.TestClient(
+    second = CheckedClient(
         create_app(
             dataclasses.replace(config, rate_limit_login="3/minute", rate_limit_prefix=first.prefix)
         )
@@ -212,7 +211,7 @@ def test_an_unreachable_limiter_store_lets_logins_through(config, zellyy_signup)
     broken = dataclasses.replace(
         config, redis_url=f"redis://127.0.0.1:{port}/0", rate_limit_login="1/minute"
     )
-    client = testing.TestClient(create_app(broken))
+    client = CheckedClient(create_app(broken))
     account = zellyy_signup()
     for _ in range(3):
         resp = zellyy_login(client, account.email, password=account.password)
@@ -223,7 +222,7 @@ def test_memory_storage_without_redis(config):
     embedded = dataclasses.replace(
         config, redis_url=None, rate_limit_login="2/minute", rate_limit_prefix="mem"
     )
-    client = testing.TestClient(create_app(embedded))
+    client = CheckedClient(create_app(embedded))
     email = unique_email()
     zellyy_login(client, email)
     zellyy_login(client, email)

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from conftest import PLATFORMS_URL
-from falcon import testing
+from contract import CheckedClient
 from fixtures.platforms import Reply
 from pony import orm
 
@@ -150,6 +150,20 @@ def test_a_token_the_platform_refuses_is_invalid_request(client, platforms, ann,
     assert stored_account(ann.id, platform) is None
 
 
+@pytest.mark.parametrize("token", ["fb-token\n", "fb token", "fb-token\u00a0"])
+def test_a_token_with_spaces_or_line_breaks_is_invalid_request(client, platforms, ann, token):
+    platforms.account("facebook", "fb-token", "page-100")
+
+    resp = connect(client, ann, "facebook", token)
+
+    assert resp.status_code == 400
+    # Refused by the schema, before the platform is asked.
+    assert resp.json["error"]["details"] == {
+        "access_token": "Must be a token: printable ASCII without spaces"
+    }
+    assert stored_account(ann.id, "facebook") is None
+
+
 @pytest.mark.parametrize(
     "reply",
     [
@@ -178,7 +192,7 @@ def test_a_platform_that_cannot_be_reached_is_upstream_unavailable(config, ann):
         cfg = dataclasses.replace(config, twitter_api_url=f"http://127.0.0.1:{port}/2")
         from api.app import create_app
 
-        resp = testing.TestClient(create_app(cfg)).simulate_post(
+        resp = CheckedClient(create_app(cfg)).simulate_post(
             "/api/v1/social/connect/twitter", json={"access_token": "x"}, headers=ann.headers
         )
     assert resp.status_code == 502

@@ -6,7 +6,7 @@ import threading
 from datetime import datetime
 
 import pytest
-from falcon import testing
+from contract import CheckedClient
 from fixtures.stripe import CARD_3DS, CARD_ATTACH_DECLINED, CARD_CHARGE_DECLINED, CARD_OK
 from pony import orm
 
@@ -331,7 +331,7 @@ def test_changing_the_card_without_a_subscription_is_404_and_bad_cards_are_refus
 def test_premium_lifts_the_free_card_limit_and_syncs_cards(config, zellyy_signup, subscribe):
     from api.app import create_app
 
-    small = testing.TestClient(create_app(dataclasses.replace(config, free_card_limit=1)))
+    small = CheckedClient(create_app(dataclasses.replace(config, free_card_limit=1)))
     account = zellyy_signup()
     card = {"content": "hello"}
     first = small.simulate_post("/api/v1/cards", json=card, headers=account.headers)

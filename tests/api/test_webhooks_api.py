@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from falcon import testing
+from contract import CheckedClient
 from fixtures.webhooks import PLAIN_SECRET, WHSEC_SECRET
 from pony import orm
 
@@ -92,6 +92,7 @@ def test_only_admins_may_manage_webhooks(client, zellyy_signup, method, path):
         ({"url": "ftp://example.com/hook"}, "url"),
         ({"url": "not a url"}, "url"),
         ({"url": "http://example.com:99999/hook"}, "url"),
+        ({"url": "http://127.0.0.1:9/hook\n"}, "url"),
         ({"url": None}, "url"),
         ({"events": []}, "events"),
         ({"events": ["user.deleted"]}, "events.0"),
@@ -127,9 +128,7 @@ def production_client(config):
     from api.app import create_app
 
     assert config.webhook_allow_private_urls  # the tests' own setting, lifted here
-    return testing.TestClient(
-        create_app(dataclasses.replace(config, webhook_allow_private_urls=False))
-    )
+    return CheckedClient(create_app(dataclasses.replace(config, webhook_allow_private_urls=False)))
 
 
 @pytest.mark.parametrize(

@@ -175,11 +175,11 @@ def test_reuse_after_the_interval_revokes_the_whole_session(client, zellyy_signu
 def test_without_an_interval_any_reuse_revokes(config, zellyy_signup):
     from dataclasses import replace
 
-    from falcon import testing
+    from contract import CheckedClient
 
     from api.app import create_app
 
-    strict = testing.TestClient(create_app(replace(config, refresh_reuse_interval=0)))
+    strict = CheckedClient(create_app(replace(config, refresh_reuse_interval=0)))
     account = zellyy_signup()
     winner = refresh(strict, account.refresh_token).json
     assert refresh(strict, account.refresh_token).status_code == 401

@@ -121,6 +121,8 @@ def test_patch_accepts_the_bounds(client, zellyy_signup):
         ({"avatar_url": "not a url"}, "avatar_url"),
         ({"avatar_url": "https://"}, "avatar_url"),
         ({"avatar_url": "https://example.com/a b.png"}, "avatar_url"),
+        ({"avatar_url": "https://example.com/a.png\n"}, "avatar_url"),
+        ({"avatar_url": "https://example.com/a\u3000.png"}, "avatar_url"),
         ({"avatar_url": "https://example.com/" + "a" * 2030}, "avatar_url"),
         ({"avatar_url": ["https://example.com"]}, "avatar_url"),
     ],
