@@ -164,7 +164,10 @@ def _valid_queries(validator: Draft202012Validator):
         if any(isinstance(v, str) and len(v) > _QUERY_CACHED_LENGTH for v in values.values()):
             return False  # long values (a search) are checked each time, not kept
         # The type goes into the key: 1 and "1" are equal, and only one is valid.
-        return checked(tuple((name, type(v), v) for name, v in values.items()))
+        try:
+            return checked(tuple((name, type(v), v) for name, v in values.items()))
+        except TypeError:  # an unhashable default (a list): checked every time
+            return False
 
     return valid
 
