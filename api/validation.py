@@ -22,6 +22,9 @@ _FORMATS = FormatChecker()
 # Strings longer than this never reach a regular expression (see _bounded_pattern).
 _PATTERN_MAX = 10_000
 _UNSTORABLE = "Must not contain NUL characters or invalid Unicode"
+# Distinct query strings whose verdict each operation keeps (see _valid_queries).
+_QUERY_CACHE_SIZE = 1024
+_QUERY_CACHED_LENGTH = 64
 
 
 def _bounded_pattern(validator, pattern, instance, schema):
@@ -76,7 +79,8 @@ def operation(
     """Declare, validate and document one responder.
 
     With `auth=True` the resource's `self.auth` authenticates the caller into
-    `req.context.user` and `req.context.session` first; the parsed body and
+    `req.context.caller` (values; `req.context.user` loads the User entity on first
+    use, see api.auth.RequestContext) and `req.context.session` first; the parsed body and
     query land in `req.context.body` and `req.context.query`. With
     `idempotent=True` an Idempotency-Key replays the first answer (api.idempotency).
     `returns` is the schema of the success body (of type `media`); `responses` maps
@@ -89,16 +93,21 @@ def operation(
     )
     body_validator = Validator(body, format_checker=_FORMATS) if body else None
     query_validator = Validator(query, format_checker=_FORMATS) if query else None
+    valid_query = _valid_queries(query_validator) if query else None
 
     def decorate(responder):
         @functools.wraps(responder)
         def wrapper(self, req: falcon.Request, resp: falcon.Response, **params):
             if spec.auth:
-                req.context.user, req.context.session = self.auth.authenticate(req)
+                found = req.context.caller = self.auth.authenticate(req)
+                req.context.session = found.session
             if body_validator is not None:
                 req.context.body = _validate(body_validator, _media(req), "body")
             if query_validator is not None:
-                req.context.query = _validate(query_validator, _query(req, query), "query")
+                values = _query(req, query)
+                if not valid_query(values):
+                    _validate(query_validator, values, "query")  # raises if invalid
+                req.context.query = values
             resp.status = spec.status
             if spec.idempotent and idempotency.replayed(req, resp):
                 return None
@@ -136,6 +145,31 @@ def _query(req: falcon.Request, schema: dict) -> dict:
         if prop.get("type") == "integer" and raw.isascii() and raw.lstrip("-").isdigit():
             values[name] = int(raw)  # anything else stays a string: the wrong type
     return values
+
+
+def _valid_queries(validator: Draft202012Validator):
+    """Whether parsed query values pass `validator`; the verdicts for recent values are kept.
+
+    Query values are a few short strings and integers that repeat from request to
+    request (`?page=1`): looking the verdict up costs far less than JSON Schema's checks.
+    """
+    props = validator.schema.get("properties", {})
+
+    @functools.lru_cache(maxsize=_QUERY_CACHE_SIZE)
+    def checked(key: tuple) -> bool:
+        values = {name: value for name, _, value in key}
+        return validator.is_valid(values) and not _unstorable(values, props)
+
+    def valid(values: dict) -> bool:
+        if any(isinstance(v, str) and len(v) > _QUERY_CACHED_LENGTH for v in values.values()):
+            return False  # long values (a search) are checked each time, not kept
+        # The type goes into the key: 1 and "1" are equal, and only one is valid.
+        try:
+            return checked(tuple((name, type(v), v) for name, v in values.items()))
+        except TypeError:  # an unhashable default (a list): checked every time
+            return False
+
+    return valid
 
 
 def _validate(validator: Draft202012Validator, instance, where: str):

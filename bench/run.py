@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--patch", help="serve bench.patched:app with these proposed changes (see bench/patched.py)"
     )
+    parser.add_argument(
+        "--original",
+        action="store_true",
+        help="also load a Flask rebuild of the original service's message list after ours "
+        "(bench/original.py; needs bench/requirements.txt)",
+    )
     args = parser.parse_args(argv)
 
     # A `kill` of the run still stops the servers and drops the database (see `finally`).
@@ -127,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.patch:
         app.env["BENCH_PATCHES"] = args.patch
     bare = Server("bare", "bench.bare:app", env, var_dir)
+    # As the original ran: gunicorn's defaults (sync workers), 2 workers.
+    original = Server("original", "bench.original:app", env, var_dir, options=["--workers", "2"])
     started = time.monotonic()
     print(
         f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; gunicorn "
@@ -146,25 +154,37 @@ def main(argv: list[str] | None = None) -> int:
             timeout=120,
             stdout=subprocess.DEVNULL,
         )
-        app.start()
-        bare.start()
+        servers = [app, bare, original] if args.original else [app, bare]
+        for server in servers:
+            server.start()
         app.wait_ready("/healthz")
         bare.wait_ready("/")
         baseline = Scenario("bare", bare.url + "/", check=lambda body: body == {"ok": True})
         scenarios = build_scenarios(app, database, args.only)
         scenarios = [s for s in [baseline, *scenarios] if verify(s)][1:]
+        originals = {}
+        if args.original:
+            original.wait_ready("/api/user/0/messages", statuses=(401,))
+            originals = original_scenarios(original, app, scenarios)
 
-        def measure(scenario: Scenario) -> Measured:
-            server = bare if scenario is baseline else app
-            return load(scenario, server, database, args)
+        def measure(scenario: Scenario, server: Server = app, **options) -> Measured:
+            return load(
+                scenario, bare if scenario is baseline else server, database, args, **options
+            )
 
-        pairs = []
+        pairs, against_original = [], []
         for scenario in scenarios:
             pairs.append((measure(baseline), measure(scenario)))
             print(f"{pairs[-1][0].line()}\n{pairs[-1][1].line()}", flush=True)
-        report(pairs, args.json)
+            if scenario.name in originals:
+                theirs, connections = originals[scenario.name]
+                against_original.append(
+                    (pairs[-1][1], measure(theirs, original, connections=connections))
+                )
+                print(against_original[-1][1].line(), flush=True)
+        report(pairs, args.json, against_original)
     finally:
-        for server in (app, bare):
+        for server in (app, bare, original):
             server.stop()
         database.drop()
         _forget_redis_keys(args.redis, tag)
@@ -173,8 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def load(scenario: Scenario, server: Server, database: Database, args) -> Measured:
-    opts = dict(connections=args.connections, threads=args.load_threads, headers=scenario.headers)
+def load(
+    scenario: Scenario, server: Server, database: Database, args, connections: int | None = None
+) -> Measured:
+    opts = dict(
+        connections=connections or args.connections,
+        threads=args.load_threads,
+        headers=scenario.headers,
+    )
     if args.warmup:
         loadgen.load(scenario.url, duration=args.warmup, **opts)
     web0, db0, client0 = server.cpu_seconds(), database.backend_cpu(), _children_cpu()
@@ -250,6 +276,30 @@ def build_scenarios(app: Server, database: Database, only: str | None) -> list[S
     return scenarios
 
 
+def original_scenarios(
+    original: Server, app: Server, scenarios: list[Scenario]
+) -> dict[str, tuple[Scenario, int]]:
+    """The original's message list at the fewest and most messages, by our scenario's name.
+
+    At the most messages each request takes the original a long time (it loads every
+    message): one connection per worker, so that none waits past wrk's timeout.
+    """
+    found = {}
+    for n in (ROW_COUNTS[0], ROW_COUNTS[-1]):
+        ours = next((s for s in scenarios if s.name == f"messages?page=1 @{n:,}"), None)
+        if ours is None:
+            continue
+        theirs = Scenario(
+            f"original @{n:,}",
+            ours.url.replace(app.url, original.url, 1),
+            ours.headers,
+            check=ours.check,
+        )
+        if verify(theirs):
+            found[ours.name] = (theirs, None if n == ROW_COUNTS[0] else 2)
+    return found
+
+
 def _cards_check(n: int) -> Callable[[dict], bool]:
     return lambda body: (
         len(body["data"]) == 20
@@ -281,7 +331,11 @@ def verify(scenario: Scenario) -> bool:
     return True
 
 
-def report(pairs: list[tuple[Measured, Measured]], json_path: Path | None) -> None:
+def report(
+    pairs: list[tuple[Measured, Measured]],
+    json_path: Path | None,
+    against_original: list[tuple[Measured, Measured]] = (),
+) -> None:
     bare_rps = statistics.median(b.load.rps for b, _ in pairs)
     bare_cost = statistics.median(b.cost_ms for b, _ in pairs)
     print(
@@ -319,12 +373,27 @@ def report(pairs: list[tuple[Measured, Measured]], json_path: Path | None) -> No
                 f"  {kind}: latency p50 {g['p50']:.2f}x, p99 {g['p99']:.2f}x; "
                 f"CPU per request {g['cpu']:.2f}x"
             )
-    errors = sum(m.load.errors + b.load.errors for b, m in pairs)
+    if against_original:
+        print(
+            "\n| message list | ours req/s | original req/s | ours / original "
+            "| CPU ms/req ours | original |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for ours, theirs in against_original:
+            print(
+                f"| {ours.name} | {ours.load.rps:.0f} | {theirs.load.rps:.1f} "
+                f"| {ours.load.rps / theirs.load.rps:.1f}x | {ours.cost_ms:.3f} "
+                f"| {theirs.cost_ms:.3f} |"
+            )
+    errors = sum(m.load.errors + b.load.errors for b, m in [*pairs, *against_original])
     if errors:
         print(f"\nWARNING: {errors} failed requests during the load; figures are not valid")
     if json_path:
         figures = [{"bare": _figures(b), "endpoint": _figures(m)} for b, m in pairs]
-        json_path.write_text(json.dumps({"pairs": figures, "growth": growth}, indent=2))
+        originals = [{"ours": _figures(o), "original": _figures(t)} for o, t in against_original]
+        json_path.write_text(
+            json.dumps({"pairs": figures, "growth": growth, "original": originals}, indent=2)
+        )
 
 
 def _figures(m: Measured) -> dict:

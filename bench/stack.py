@@ -73,11 +73,20 @@ class Database:
 
 
 class Server:
-    """gunicorn with the project's gunicorn.conf.py, bound to 127.0.0.1 only."""
+    """gunicorn (with the project's gunicorn.conf.py unless told otherwise) on 127.0.0.1 only."""
 
-    def __init__(self, name: str, target: str, env: dict[str, str], log_dir: Path):
+    def __init__(
+        self,
+        name: str,
+        target: str,
+        env: dict[str, str],
+        log_dir: Path,
+        options: list[str] | None = None,
+    ):
         self.name = name
         self.target = target
+        # gunicorn's options; by default the project's config file.
+        self.options = options or ["--config", str(ROOT / "gunicorn.conf.py")]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "PORT": str(self.port)}
@@ -89,8 +98,7 @@ class Server:
             sys.executable,
             "-m",
             "gunicorn",
-            "--config",
-            str(ROOT / "gunicorn.conf.py"),
+            *self.options,
             # The config binds 0.0.0.0 (a platform router in front); the benchmark
             # keeps its traffic on loopback.
             "--bind",
@@ -107,15 +115,19 @@ class Server:
                 start_new_session=True,
             )
 
-    def wait_ready(self, path: str, timeout: float = 60) -> None:
+    def wait_ready(self, path: str, timeout: float = 60, statuses: tuple = (200,)) -> None:
+        """Until `path` answers one of `statuses`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited; see {self.log_path}")
             try:
                 with urllib.request.urlopen(self.url + path, timeout=2) as resp:  # noqa: S310
-                    if resp.status == 200:
+                    if resp.status in statuses:
                         return
+            except urllib.error.HTTPError as ex:
+                if ex.code in statuses:
+                    return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)

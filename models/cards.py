@@ -182,10 +182,14 @@ def list_cards(
     tag: str | None = None,
     search: str | None = None,
 ) -> CardPage:
-    """One page of the owner's cards; only that page's rows are loaded."""
+    """One page of the owner's cards; only that page's rows are loaded.
+
+    `owner` needs only an `id` (the User or the request's models.caller.Caller).
+    """
     if sort not in SORT_KEYS or order not in ORDERS:
         raise ValueError("unknown sort or order")
-    query = Card.select(lambda c: c.owner == owner)
+    owner_id = owner.id
+    query = Card.select(lambda c: c.owner.id == owner_id)
     if tag is not None:
         tag = tag.strip()  # stored tags are trimmed
         query = query.where(
@@ -216,7 +220,8 @@ def card_count(owner) -> int:
     rows = db.select("SELECT cards FROM card_counts WHERE owner = $owner", {}, {"owner": owner.id})
     if rows:
         return rows[0]
-    return Card.select(lambda c: c.owner == owner).count()
+    owner_id = owner.id
+    return Card.select(lambda c: c.owner.id == owner_id).count()
 
 
 # The counter is read and written with plain SQL: Pony's cache of the User <-> CardCount

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from pony import orm
 
-from models import db
+from models import db, select_rows
 from models.clock import utcnow
 from models.errors import InvalidInput, NotFound
 
@@ -111,41 +111,64 @@ def totals(user) -> Totals:
     )
     if rows:
         return Totals(int(rows[0][0]), int(rows[0][1]))
+    return _counted(user.id)
+
+
+def _counted(user_id: int) -> Totals:
     # No row yet: nothing received since the counter exists; count what there is.
     count, amount = db.select(
         "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM messages WHERE recipient_id = $user",
         {},
-        {"user": user.id},
+        {"user": user_id},
     )[0]
     return Totals(int(count), int(amount))
 
 
-PAGE_SQL = """SELECT m.id, m.message, m.amount, m.is_moneybag, u.username
-FROM messages m LEFT JOIN users u ON u.id = m.author_id
-WHERE m.recipient_id = $user
-ORDER BY m.id DESC
-LIMIT $limit OFFSET $offset"""
+# The totals row and one page of messages with each author's name, in one statement:
+# one row per message (in no particular order), or one row of NULL message columns
+# when the page is empty.
+# The page reads only its rows, on the (recipient, id) index: ordering by the
+# recipient too (one value) keeps a prepared statement's generic plan, which does not
+# know whose page it reads, from walking the primary key backwards past every newer
+# message of other users. A page past the last one reads none.
+PAGE_SQL = """SELECT t.message_count, t.total_amount,
+  p.id, p.message, p.amount, p.is_moneybag, p.username
+FROM (SELECT 1 AS one) AS one
+LEFT JOIN message_totals t ON t.recipient_id = $user
+LEFT JOIN (
+  SELECT m.id, m.message, m.amount, m.is_moneybag, u.username
+  FROM messages m LEFT JOIN users u ON u.id = m.author_id
+  WHERE m.recipient_id = $user
+    AND $offset < (SELECT COALESCE(MAX(message_count), $offset + 1)
+                   FROM message_totals WHERE recipient_id = $user)
+  ORDER BY m.recipient_id DESC, m.id DESC
+  LIMIT $limit OFFSET $offset
+) AS p ON 1 = 1"""
 
 
-def page_of(user, page: int) -> list[dict]:
-    """One page of `user`'s messages, newest first, as the list shows them.
+def page_of(user_id: int, page: int) -> tuple[Totals, list[dict]]:
+    """The recipient's totals and one page of their messages, newest first, as the list shows them.
 
-    One query that reads only the page's rows, with each author's name joined in,
-    on the (recipient, id) index. (For a user who holds most of the table PostgreSQL
-    may walk the primary key backwards instead, which is as cheap: most rows are theirs.)
+    One statement, whatever the number of messages.
     """
-    params = {"user": user.id, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE}
-    rows = db.select(PAGE_SQL, {}, params)
-    return [_as_dict(*row) for row in rows]
+    params = {"user": user_id, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE}
+    rows = select_rows(PAGE_SQL, params)
+    count, amount = rows[0][:2]
+    # Sorted here: SQL keeps no subquery's order through a join (6 rows at most).
+    page_rows = sorted((row[2:] for row in rows if row[2] is not None), reverse=True)
+    items = [_as_dict(*row) for row in page_rows]
+    if count is None:  # no totals row yet (see totals)
+        return _counted(user_id), items
+    return Totals(int(count), int(amount)), items
 
 
 def last_page(count: int) -> int:
     return max(1, -(-count // PAGE_SIZE))
 
 
-def received(user, message_id: int) -> Message:
-    """A message `user` received; one on anybody else's page is not found."""
-    message = Message.get(id=message_id, recipient=user)
+def received(user_id: int, message_id: int) -> Message:
+    """A message the user received; one on anybody else's page is not found."""
+    message = Message.get(lambda m: m.id == message_id and m.recipient.id == user_id)
     if message is None:
         raise NotFound(MESSAGE_NOT_FOUND)
     return message

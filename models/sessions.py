@@ -13,7 +13,6 @@ from pony import orm
 from models import db
 from models.clock import utcnow
 from models.errors import AuthenticationFailed
-from models.users import User
 
 LOGOUT_SCOPES = ("local", "global", "others")
 
@@ -143,7 +142,7 @@ def end_sessions(user, keep: AuthSession | None = None) -> int:
 
 @dataclass(frozen=True)
 class LiveSession:
-    """The caller's session, found live by `active_session`; its row is read only on demand."""
+    """The caller's session, found live by models.caller; its row is read only on demand."""
 
     id: uuid.UUID
 
@@ -153,17 +152,3 @@ class LiveSession:
         if session is None:  # removed since the request began (the user withdrew)
             raise AuthenticationFailed("Session has ended", key="invalid")
         return session
-
-
-def active_session(session_id: uuid.UUID, audience: str) -> tuple[LiveSession, User] | None:
-    """The live session and its user for an access token, or None; one query.
-
-    Selecting the user alone makes Pony load its every column in that query (an
-    entity inside a tuple would be fetched as a key, then loaded by a second one).
-    """
-    user = orm.select(
-        s.user
-        for s in AuthSession
-        if s.id == session_id and s.audience == audience and s.revoked_at is None
-    ).first()
-    return None if user is None else (LiveSession(session_id), user)

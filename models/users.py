@@ -55,15 +55,19 @@ class User(db.Entity):
             self.email_confirmed_at = utcnow()
 
     def public_dict(self) -> dict:
-        """The user as Zellyy's GET /users/me and the user.created event show it."""
-        return {
-            "id": str(self.public_id),
-            "email": self.email,
-            "username": self.username,
-            "display_name": self.display_name,
-            "avatar_url": self.avatar_url,
-            "created_at": rfc3339(self.created_at),
-        }
+        return public_dict(self)
+
+
+def public_dict(user) -> dict:
+    """A user (entity or models.caller.Caller) as GET /users/me and user.created show it."""
+    return {
+        "id": str(user.public_id),
+        "email": user.email,
+        "username": user.username,
+        "display_name": user.display_name,
+        "avatar_url": user.avatar_url,
+        "created_at": rfc3339(user.created_at),
+    }
 
 
 def email_key(email: str) -> str:

@@ -17,7 +17,7 @@ from api.rabbit import schemas as answers
 from api.rabbit.users import path_int, user_or_404
 from api.schemas import SPACE, obj
 from api.validation import operation
-from models import messages, users
+from models import messages
 from models.errors import NotFound, PermissionDenied
 
 MAX_PAGE = 1_000_000
@@ -84,13 +84,14 @@ class _MessagesResource:
         self.auth = deps.rabbit_auth
         self.config = deps.config
 
-    def _owned_page(self, req: falcon.Request, user_id: str, forbidden: str) -> users.User:
-        """The path's user, if it is the caller and messages are open."""
-        user = user_or_404(user_id)
-        if user.id != req.context.user.id:
+    def _owned_page(self, req: falcon.Request, user_id: str, forbidden: str) -> int:
+        """The path's user id, if it is the caller's and messages are open."""
+        caller = req.context.caller
+        if path_int(user_id) != caller.id:  # the caller exists: no query on their own page
+            user_or_404(user_id)
             raise PermissionDenied(forbidden)
         messages.ensure_open(self.config.messages_open_at)
-        return user
+        return caller.id
 
 
 class Messages(_MessagesResource):
@@ -127,22 +128,22 @@ class Messages(_MessagesResource):
         responses=LIST_ERRORS,
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        user = self._owned_page(req, user_id, LIST_FORBIDDEN)
+        owner = self._owned_page(req, user_id, LIST_FORBIDDEN)
+        caller = req.context.caller
         page = req.context.query["page"]
-        totals = messages.totals(user)
+        totals, items = messages.page_of(owner, page)  # past the last page: none
         last = messages.last_page(totals.count)
-        url = f"{self.config.public_base_url}/api/user/{user.id}/messages?page="
+        url = f"{self.config.public_base_url}/api/user/{owner}/messages?page="
         resp.media = {
             "user_info": {
-                "username": user.username,
-                "email": user.email,
+                "username": caller.username,
+                "email": caller.email,
                 "total_amount": totals.amount,
             },
             "message_set_count": totals.count,
             "next": f"{url}{page + 1}" if page < last else None,
             "prev": f"{url}{min(page - 1, last)}" if page > 1 else None,
-            # Past the last page there is nothing to read.
-            "messages": messages.page_of(user, page) if page <= last else [],
+            "messages": items,
         }
 
 
@@ -156,8 +157,8 @@ class MessageDetail(_MessagesResource):
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, user_id: str, message_id: str
     ) -> None:
-        user = self._owned_page(req, user_id, DETAIL_FORBIDDEN)
+        owner = self._owned_page(req, user_id, DETAIL_FORBIDDEN)
         number = path_int(message_id)
         if number is None:
             raise NotFound(messages.MESSAGE_NOT_FOUND)
-        resp.media = messages.received(user, number).to_dict()
+        resp.media = messages.received(owner, number).to_dict()

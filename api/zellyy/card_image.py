@@ -65,8 +65,7 @@ class CardImage:
     def _card(self, req: falcon.Request, card_id: str) -> Card:
         query = req.context.query
         if "signature" not in query and "expires" not in query:
-            user, _session = self.auth.authenticate(req)
-            return get_card(user, card_id)
+            return get_card(self.auth.authenticate(req).entity(), card_id)
         if "signature" not in query or "expires" not in query:
             raise AuthenticationFailed("A signed link needs expires and signature", key="invalid")
         if not card_image.valid_signature(

@@ -103,7 +103,7 @@ class Cards:
         "The caller's cards, a page at a time", query=LIST_QUERY, auth=True, returns=CARD_PAGE
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = cards.list_cards(req.context.user, **req.context.query)
+        page = cards.list_cards(req.context.caller, **req.context.query)  # no entity needed
         resp.media = listing(page.items, page.total, page.page, page.limit)
 
 

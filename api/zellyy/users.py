@@ -9,7 +9,6 @@ from api.schemas import HTTP_URL, NO_CONTROL_CHARS
 from api.validation import operation
 from api.zellyy.schemas import PROFILE, PROFILE_UPDATED
 from models.clock import rfc3339
-from models.premium import premium_until
 
 PATCH_ME = {
     "type": "object",
@@ -37,13 +36,12 @@ class Me:
 
     @operation("The caller's profile, with premium status", auth=True, returns=PROFILE)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        user = req.context.user
-        until = premium_until(user)
+        caller = req.context.caller  # premium included: no entity, no second query
         resp.media = {
-            **user.public_dict(),
-            "email_confirmed_at": rfc3339(user.email_confirmed_at),
-            "is_premium": until is not None,
-            "premium_until": rfc3339(until),
+            **caller.public_dict(),
+            "email_confirmed_at": rfc3339(caller.email_confirmed_at),
+            "is_premium": caller.premium_until is not None,
+            "premium_until": rfc3339(caller.premium_until),
         }
 
     @operation(

@@ -500,3 +500,15 @@ def test_messages_are_indexed_by_recipient_then_id_and_created_at(config):
             ]
             assert ("recipient_id", "id") in columns, columns
             assert ("recipient_id", "created_at") in columns, columns
+
+
+def test_a_page_number_answers_the_same_each_time_it_is_asked(ann):
+    """Query verdicts are kept (api.validation): a repeated query gets the same answer,
+    and a valid one kept does not vouch for an invalid one that looks alike."""
+    ann.write(ann)
+    for _ in range(3):
+        assert ann.list(page=1).status_code == 200
+        for page in ("0", "01x", " 1", "1 "):
+            answer = ann.list(page=page)
+            assert answer.status_code == 400, page
+            assert answer.json == {"error": BAD_PAGE}

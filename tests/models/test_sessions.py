@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from pony import orm
 
-from models import db, sessions
+from models import sessions
 from models.errors import AuthenticationFailed
 from models.sessions import AuthSession, RefreshToken
 from models.transaction import transaction
@@ -125,24 +125,3 @@ def test_logout_scopes(user_id, scope, ended):
     with orm.db_session:
         still = {name for name, sid in ids.items() if AuthSession[sid].revoked_at is None}
     assert still == set("abc") - ended
-
-
-def test_active_session_ignores_revoked_and_foreign_audiences(user_id):
-    session_id, _ = start(user_id, "zellyy")
-    with orm.db_session:
-        found = sessions.active_session(session_id, "zellyy")
-        assert found is not None and found[1].id == user_id
-        assert sessions.active_session(session_id, "money-for-rabbit") is None
-        sessions.logout(AuthSession[session_id], "local")
-    with orm.db_session:
-        assert sessions.active_session(session_id, "zellyy") is None
-
-
-def test_active_session_loads_the_user_in_its_one_query(user_id):
-    session_id, _ = start(user_id, "zellyy")
-    with orm.db_session:
-        live, user = sessions.active_session(session_id, "zellyy")
-        sql = db.last_sql
-        assert "auth_sessions" in sql and user.public_id and user.username
-        assert db.last_sql is sql  # reading the user sent no second query
-        assert live.id == session_id and live.load() is AuthSession[session_id]
