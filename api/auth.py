@@ -147,7 +147,6 @@ class Authenticator:
         expected_sub = str(found.id) if self.audience == RABBIT else str(found.public_id)
         if claims["sub"] != expected_sub:
             raise AuthenticationFailed("Invalid token", key="invalid")
-        req.context.user_id = found.id  # for the request's log line
         return found
 
 

@@ -41,7 +41,6 @@ class RequestLog:
         )
         req.context.request_id = request_id
         req.context.request_id_token = logs.request_id.set(request_id)
-        req.context.user_id = None  # set by the authenticator
 
     def process_response(self, req, resp, resource, req_succeeded: bool) -> None:
         context = req.context
@@ -59,7 +58,7 @@ class RequestLog:
             "route": route,
             "status": status,
             "duration_ms": round(duration * 1000, 3),
-            "user_id": context.user_id,
+            "user_id": context.caller.id if context.caller is not None else None,
         }
         log.info("request", extra={"fields": fields})
         logs.request_id.reset(context.request_id_token)

@@ -80,7 +80,7 @@ def operation(
 
     With `auth=True` the resource's `self.auth` authenticates the caller into
     `req.context.caller` (values; `req.context.user` loads the User entity on first
-    use, see api.auth.RequestContext) and `req.context.session` first; the parsed body and
+    use, see api.auth.RequestContext) first; the parsed body and
     query land in `req.context.body` and `req.context.query`. With
     `idempotent=True` an Idempotency-Key replays the first answer (api.idempotency).
     `returns` is the schema of the success body (of type `media`); `responses` maps
@@ -99,8 +99,7 @@ def operation(
         @functools.wraps(responder)
         def wrapper(self, req: falcon.Request, resp: falcon.Response, **params):
             if spec.auth:
-                found = req.context.caller = self.auth.authenticate(req)
-                req.context.session = found.session
+                req.context.caller = self.auth.authenticate(req)
             if body_validator is not None:
                 req.context.body = _validate(body_validator, _media(req), "body")
             if query_validator is not None:

@@ -136,5 +136,5 @@ class Logout(_AuthResource):
         returns=MESSAGE,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        sessions.logout(req.context.session.load(), req.context.query["scope"])
+        sessions.logout(req.context.caller.session.load(), req.context.query["scope"])
         resp.media = {"message": "Successfully logged out"}

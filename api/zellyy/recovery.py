@@ -6,7 +6,15 @@ import falcon
 
 from api.auth import ZELLYY
 from api.deps import Deps
-from api.recovery import CONFIRM_LINK_TTL, CONFIRM_PURPOSE, LinkResource, MailedLinks, render_page
+from api.recovery import (
+    CONFIRM_LINK_TTL,
+    CONFIRM_PURPOSE,
+    PAGE_MEDIA,
+    PAGE_SCHEMA,
+    LinkResource,
+    MailedLinks,
+    render_page,
+)
 from api.schemas import EMAIL, obj
 from api.validation import operation
 from api.zellyy.schemas import CONFIRMED, MESSAGE
@@ -21,7 +29,6 @@ TOKEN = {"type": "string", "minLength": 1, "maxLength": 2048}
 RECOVER = obj(["email"], email=EMAIL)
 RESET = obj(["token", "password"], token=TOKEN, password=PASSWORD)
 CONFIRM = obj(["token"], token=TOKEN)
-PAGE = {"type": "string", "description": "An HTML page"}
 
 RECOVERED = "If an account uses this address, a link to reset its password is on its way"
 RESET_PAGE = {
@@ -81,7 +88,7 @@ class Recover(_RecoveryResource):
 
 
 class Reset(_RecoveryResource):
-    @operation("The page the mailed reset link opens (HTML)", returns=PAGE, media="text/html")
+    @operation("The page the mailed reset link opens (HTML)", returns=PAGE_SCHEMA, media=PAGE_MEDIA)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         render_page(resp, RESET_PAGE, "en", form=True)
 
@@ -103,7 +110,7 @@ class Reset(_RecoveryResource):
 
 class Confirm(_RecoveryResource):
     @operation(
-        "The page the mailed confirmation link opens (HTML)", returns=PAGE, media="text/html"
+        "The page the mailed confirmation link opens (HTML)", returns=PAGE_SCHEMA, media=PAGE_MEDIA
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         render_page(resp, CONFIRM_PAGE, "en", form=False)
