@@ -53,6 +53,11 @@ def routes(app: falcon.App):
                 yield node.uri_template, method, node.resource, responder
 
 
+def document_path(template: str) -> str:
+    """A route's path as the document names it: `{id:int}` is `{id}`."""
+    return re.sub(r"\{(\w+)(?::[^}]*)?\}", r"{\1}", template)
+
+
 def undocumented(app: falcon.App) -> list[str]:
     """Routes whose responder carries no @operation declaration."""
     return [
@@ -68,7 +73,7 @@ def build(app: falcon.App) -> dict:
         spec = getattr(responder, "operation", None)
         if not isinstance(spec, Operation):
             continue
-        path = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"{\1}", template)
+        path = document_path(template)
         item = paths.setdefault(path, {})
         item[method.lower()] = _operation(path, method, resource, spec)
     return {

@@ -7,8 +7,6 @@ whole suite then tests the document as much as the code.
 
 from __future__ import annotations
 
-import re
-
 from falcon import testing
 from jsonschema import Draft202012Validator
 
@@ -50,8 +48,7 @@ def check(app, document: dict, method: str, path: str, result) -> None:
     spec = getattr(responder, "operation", None)
     if spec is None or not spec.described:
         return  # a 405, or an operation not yet declared
-    doc_path = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"{\1}", template)
-    responses = document["paths"][doc_path][method.lower()]["responses"]
+    responses = document["paths"][openapi.document_path(template)][method.lower()]["responses"]
     where = f"{method} {path} answered {result.status_code}"
     declared = responses.get(str(result.status_code))
     if declared is None:
