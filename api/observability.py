@@ -60,7 +60,7 @@ class RequestLog:
             "duration_ms": round(duration * 1000, 3),
             "user_id": context.caller.id if context.caller is not None else None,
         }
-        log.info("request", extra={"fields": fields})
+        logs.info(log, "request", fields)
         logs.request_id.reset(context.request_id_token)
 
 

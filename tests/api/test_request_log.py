@@ -165,3 +165,46 @@ def test_errors_return_the_request_id_too(client, config, zellyy_signup, capsys,
         assert resp.status_code == int(name[1:4]), (name, resp.text)
         assert resp.headers["x-request-id"] == name
         assert logged[name] == resp.status_code
+
+
+def test_a_handler_added_on_the_way_still_gets_each_request_as_a_record(client, caplog, capsys):
+    # The line is written straight to stderr only where our handler is the one it reaches.
+    with caplog.at_level("INFO", logger="api.requests"):
+        client.simulate_get("/healthz", headers={"X-Request-ID": "seen-by-caplog"})
+
+    [record] = [r for r in caplog.records if r.name == "api.requests"]
+    assert record.getMessage() == "request"
+    assert (record.fields["route"], record.fields["status"]) == ("/healthz", 200)
+    [line] = request_lines(capsys.readouterr().err)
+    assert (line["request_id"], line["route"]) == ("seen-by-caplog", "/healthz")
+
+
+def test_the_line_written_straight_is_the_line_logging_writes(capsys):
+    import logging
+
+    from telemetry import logs
+
+    logger = logging.getLogger("api.requests")
+    token = logs.request_id.set("same-line")
+    try:
+        fields = {"method": "GET", "status": 200, "user_id": None, "duration_ms": 1.5}
+        logs.info(logger, "request", fields)
+        logger.info("request", extra={"fields": fields})
+    finally:
+        logs.request_id.reset(token)
+
+    straight, through_logging = request_lines(capsys.readouterr().err)
+    assert straight.pop("time")[:19] == through_logging.pop("time")[:19]
+    assert straight == through_logging
+
+
+@pytest.mark.parametrize("created", [0.0, 1.9995, 1767225599.999, 1767225600.0, 1767225600.5])
+def test_timestamps_are_utc_with_milliseconds(created):
+    import time
+
+    from telemetry import logs
+
+    logs._timestamp(created - 1)  # another second formatted just before
+    expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    expected += f".{int(round(created % 1, 6) * 1000):03d}Z"
+    assert logs._timestamp(created) == expected
