@@ -2,8 +2,9 @@
 
 Many attempts are in flight per worker process, so that a slow receiver costs
 waiting, not a worker slot. A task only claims deliveries (a lease in the
-database, models.webhook_claims) and hands them to the process's senders:
-WEBHOOK_CONCURRENCY threads that make the attempts. A recorder thread stores
+database, models.webhook_claims) and hands them to the process's senders: up
+to WEBHOOK_CONCURRENCY attempts in flight on one event loop thread (an attempt
+waiting on a receiver costs a coroutine, not a thread). A recorder thread stores
 finished attempts in batches (one transaction for many) and, in the same
 transaction, hands their places to what is due next at the same endpoints, so
 an endpoint's backlog flows as fast as its limit allows. Threads inside the
@@ -19,6 +20,7 @@ dies the lease runs out and the sweeper sends the delivery again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
@@ -26,7 +28,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from celery import signals
@@ -129,18 +130,26 @@ def _outcome_label(outcome: Outcome) -> str:
 
 
 def send(claim: Claim, allow_private: bool) -> Outcome:
-    """One signed POST; unless allowed, only to public addresses (judged at connect time)."""
+    """One signed POST from synchronous code, on a connection of its own."""
+    return asyncio.run(_send_once(claim, allow_private))
+
+
+async def _send_once(claim: Claim, allow_private: bool) -> Outcome:
+    client = webhook_http.Client(None if allow_private else url_safety.is_public_address)
+    try:
+        return await send_on(client, claim)
+    finally:
+        await client.close()
+
+
+async def send_on(client: webhook_http.Client, claim: Claim) -> Outcome:
+    """One signed POST on `client`'s connections (only to public addresses if it judges them)."""
     headers = signed_headers(
         secret_key(claim.secret), claim.message_id, int(time.time()), claim.body
     )
     started_at = utcnow()
-    reply = webhook_http.post(
-        claim.url,
-        claim.body,
-        headers,
-        timeout=ATTEMPT_TIMEOUT,
-        connect_timeout=CONNECT_TIMEOUT,
-        is_public=None if allow_private else url_safety.is_public_address,
+    reply = await client.post(
+        claim.url, claim.body, headers, timeout=ATTEMPT_TIMEOUT, connect_timeout=CONNECT_TIMEOUT
     )
     outcome = Outcome(
         started_at,
@@ -155,15 +164,25 @@ def send(claim: Claim, allow_private: bool) -> Outcome:
 
 
 class Senders:
-    """This process's attempts in flight: at most `size`, each on a thread of its own."""
+    """This process's attempts in flight: at most `size`, all on one event loop of their own.
+
+    Three threads: the caller's (a task) claims, the loop's sends, the
+    recorder's records; the database is only touched outside the loop.
+    """
 
     def __init__(self, size: int, config: Config):
         self.size = size
         self.config = config
         self._free = threading.BoundedSemaphore(size)
-        self._pool = ThreadPoolExecutor(size, thread_name_prefix="webhook")
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._closing = False
+        self._loop = asyncio.new_event_loop()
+        self._client = webhook_http.Client(
+            None if config.webhook_allow_private_urls else url_safety.is_public_address
+        )
+        self._attempts: set[asyncio.Task] = set()
+        self._sender = threading.Thread(target=self._loop.run_forever, name="webhook-sender")
+        self._sender.start()
         self._recorder = threading.Thread(target=self._record_forever, name="webhook-recorder")
         self._recorder.start()
 
@@ -175,9 +194,17 @@ class Senders:
     def close(self) -> None:
         """Let the attempts in flight finish (ATTEMPT_TIMEOUT at most) and record them."""
         self._closing = True
-        self._pool.shutdown(wait=True)
+        asyncio.run_coroutine_threadsafe(self._finish(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._sender.join()
+        self._loop.close()
         self._done.put(None)
         self._recorder.join()
+
+    async def _finish(self) -> None:
+        while self._attempts:
+            await asyncio.wait(list(self._attempts))
+        await self._client.close()
 
     def _take(self, wait: bool) -> int:
         if self._closing or not self._free.acquire(blocking=wait):
@@ -188,7 +215,7 @@ class Senders:
         return taken
 
     def _run(self, work: Callable[[int], list[Claim]], free: int) -> list[Claim]:
-        """`work(free)` in a transaction; after commit, a sender for each claim it returns."""
+        """`work(free)` in a transaction; after commit, an attempt for each claim it returns."""
         claims: list[Claim] = []
         try:
             with transaction():
@@ -197,13 +224,19 @@ class Senders:
         finally:
             for _ in range(free - len(claims)):
                 self._free.release()
-        for taken in claims:
-            self._pool.submit(self._attempt, taken)
+        if claims:
+            self._loop.call_soon_threadsafe(self._send_all, claims)
         return claims
 
-    def _attempt(self, claim: Claim) -> None:
+    def _send_all(self, claims: list[Claim]) -> None:
+        for taken in claims:
+            task = self._loop.create_task(self._attempt(taken))
+            self._attempts.add(task)
+            task.add_done_callback(self._attempts.discard)
+
+    async def _attempt(self, claim: Claim) -> None:
         try:
-            outcome = send(claim, self.config.webhook_allow_private_urls)
+            outcome = await send_on(self._client, claim)
         except Exception as ex:  # a bug, not an answer: recorded as a failed attempt
             log.exception("webhook attempt of delivery %s failed", claim.delivery_id)
             outcome = Outcome(utcnow(), 0, error=f"internal error: {type(ex).__name__}")
