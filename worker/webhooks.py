@@ -64,6 +64,8 @@ MAX_COUNTDOWN = 300
 SWEEP_GRACE = 20
 # Finished attempts recorded in one transaction, at most.
 RECORD_BATCH = 200
+# Closing waits for the attempts in flight and for their records, this long after them.
+CLOSE_GRACE = 10
 
 
 def limits(config: Config) -> Limits:
@@ -167,7 +169,11 @@ class Senders:
     """This process's attempts in flight: at most `size`, all on one event loop of their own.
 
     Three threads: the caller's (a task) claims, the loop's sends, the
-    recorder's records; the database is only touched outside the loop.
+    recorder's records; the database is only touched outside the loop. A
+    sender (a place among the `size`) is taken by a claim and given back once
+    its attempt is recorded: the recorder hands it on to the endpoint's next
+    due delivery in the same transaction, unless a task is waiting for senders,
+    which then gets them all at once.
     """
 
     def __init__(self, size: int, config: Config):
@@ -176,6 +182,7 @@ class Senders:
         self._free = threading.BoundedSemaphore(size)
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._closing = False
+        self._waiting = 0  # tasks waiting for a free sender
         self._loop = asyncio.new_event_loop()
         self._client = webhook_http.Client(
             None if config.webhook_allow_private_urls else url_safety.is_public_address
@@ -194,35 +201,48 @@ class Senders:
     def close(self) -> None:
         """Let the attempts in flight finish (ATTEMPT_TIMEOUT at most) and record them."""
         self._closing = True
-        asyncio.run_coroutine_threadsafe(self._finish(), self._loop).result()
+        deadline = time.monotonic() + ATTEMPT_TIMEOUT + CLOSE_GRACE
+        for _ in range(self.size):  # every sender back: nothing in flight or unrecorded
+            if not self._free.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                log.warning("closing with webhook attempts in flight; their leases run out")
+                break
+        asyncio.run_coroutine_threadsafe(self._client.close(), self._loop).result()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._sender.join()
         self._loop.close()
         self._done.put(None)
         self._recorder.join()
 
-    async def _finish(self) -> None:
-        while self._attempts:
-            await asyncio.wait(list(self._attempts))
-        await self._client.close()
-
     def _take(self, wait: bool) -> int:
-        if self._closing or not self._free.acquire(blocking=wait):
+        if self._closing:
             return 0
+        if not self._free.acquire(blocking=False):
+            if not wait:
+                return 0
+            self._waiting += 1
+            try:
+                self._free.acquire()
+            finally:
+                self._waiting -= 1
         taken = 1
         while taken < self.size and self._free.acquire(blocking=False):
             taken += 1
         return taken
 
-    def _run(self, work: Callable[[int], list[Claim]], free: int) -> list[Claim]:
-        """`work(free)` in a transaction; after commit, an attempt for each claim it returns."""
+    def _run(
+        self, work: Callable[[int], list[Claim]], free: int, held: int | None = None
+    ) -> list[Claim]:
+        """`work(free)` in a transaction; after commit, an attempt for each claim it returns.
+
+        `held` senders (`free` unless told) are given back but for those claims.
+        """
         claims: list[Claim] = []
         try:
             with transaction():
                 commit_without_waiting_for_disk()
                 claims = work(free)
         finally:
-            for _ in range(free - len(claims)):
+            for _ in range((free if held is None else held) - len(claims)):
                 self._free.release()
         if claims:
             self._loop.call_soon_threadsafe(self._send_all, claims)
@@ -240,9 +260,7 @@ class Senders:
         except Exception as ex:  # a bug, not an answer: recorded as a failed attempt
             log.exception("webhook attempt of delivery %s failed", claim.delivery_id)
             outcome = Outcome(utcnow(), 0, error=f"internal error: {type(ex).__name__}")
-        finally:
-            self._free.release()
-        self._done.put((claim, outcome))
+        self._done.put((claim, outcome))  # its sender is given back once it is recorded
 
     def _record_forever(self) -> None:
         while True:
@@ -274,8 +292,10 @@ class Senders:
             # Without a free sender, what is due waits for the next batch or the sweeper.
             return pass_on(settled.places, self.config.encryption_key, free)
 
+        # The batch's senders: handed on, or given to the tasks waiting for some.
+        held = len(results)
         try:
-            self._run(record_then_pass_on, self._take(wait=False))
+            self._run(record_then_pass_on, 0 if self._closing or self._waiting else held, held)
         except Exception:
             # Not recorded: the leases run out and the sweeper sends these again.
             log.exception("recording %d webhook attempts failed", len(results))
