@@ -7,10 +7,16 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from models import db
 from models.clock import utcnow
 from models.webhook_breaker import Breaker
-from models.webhook_claims import Claim, bound, column_uuid, lock_endpoints, sql_uuid
+from models.webhook_claims import (
+    Claim,
+    bound,
+    column_uuid,
+    execute,
+    lock_endpoints,
+    sql_uuid,
+)
 from models.webhooks import (
     FAILED,
     MANUAL,
@@ -91,7 +97,7 @@ def record_attempts(
             params[f"id{n}"], params[f"token{n}"] = claim.delivery_id, claim.lease_token
             pairs.append(f"($id{n}, $token{n})")
         # Only under our own lease: if it ran out and another worker took over, that one settles.
-        db.execute(
+        execute(
             "UPDATE webhook_deliveries"  # noqa: S608
             " SET status = 'succeeded', succeeded_at = $now, next_attempt_at = NULL,"
             " locked_until = NULL, lease_token = NULL, manual_requested = $no"
@@ -130,7 +136,7 @@ def _with_failures(endpoint_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     if not endpoint_ids:
         return []
     placeholders, params = bound("e", [sql_uuid(e) for e in endpoint_ids])
-    rows = db.execute(
+    rows = execute(
         f"SELECT id FROM webhook_endpoints WHERE id IN ({placeholders})"  # noqa: S608
         " AND (consecutive_failures > 0 OR pauses > 0 OR failing_since IS NOT NULL)",
         params,
@@ -171,7 +177,7 @@ def _insert_attempts(results: list[tuple[Claim, Outcome]]) -> None:
         params.update(zip(names, values, strict=True))
         rows.append("(" + ", ".join("$" + name for name in names) + ")")
     columns = ", ".join(f'"{column}"' for column in _ATTEMPT_COLUMNS)
-    db.execute(
+    execute(
         f"INSERT INTO webhook_attempts ({columns}) VALUES {', '.join(rows)}",  # noqa: S608
         params,
     )

@@ -62,8 +62,11 @@ log = logging.getLogger(__name__)
 MAX_COUNTDOWN = 300
 # A due delivery is the sweeper's once its own task has had this long to run.
 SWEEP_GRACE = 20
-# Finished attempts recorded in one transaction, at most.
+# Finished attempts recorded in one transaction, at most, and how long the recorder
+# waits after the first of them for more (attempts to a healthy receiver take a
+# millisecond or two; a transaction per attempt would cost far more).
 RECORD_BATCH = 200
+RECORD_WAIT = 0.005
 # Closing waits for the attempts in flight and for their records, this long after them.
 CLOSE_GRACE = 10
 
@@ -265,9 +268,11 @@ class Senders:
     def _record_forever(self) -> None:
         while True:
             batch = [self._done.get()]
-            while len(batch) < RECORD_BATCH:
+            # A moment for more to finish: one transaction records them all.
+            until = time.monotonic() + RECORD_WAIT
+            while len(batch) < RECORD_BATCH and batch[-1] is not None:
                 try:
-                    batch.append(self._done.get_nowait())
+                    batch.append(self._done.get(timeout=max(0.0, until - time.monotonic())))
                 except queue.Empty:
                     break
             finished = [result for result in batch if result is not None]

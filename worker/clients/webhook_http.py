@@ -159,12 +159,12 @@ class Client:
             request = _request(target, body, headers)
         except ValueError as ex:
             return Reply(0, error=f"connection error: {ex}")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        status, fields, head = None, {}, b""
         connection = None
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout(timeout):
                 connection, status, fields = await self._exchange(target, request, connect_timeout)
+                head = await self._read_body(target, connection, status, fields)
         except BlockedAddress as ex:
             return Reply(_elapsed_ms(start), error=f"blocked: {ex}")
         except _ConnectTimeout:
@@ -173,7 +173,9 @@ class Client:
                 error=f"timeout: no connection within {connect_timeout or timeout:g} s",
             )
         except TimeoutError:
-            return Reply(_elapsed_ms(start), error=f"timeout: no answer within {timeout:g} s")
+            if status is None:
+                return Reply(_elapsed_ms(start), error=f"timeout: no answer within {timeout:g} s")
+            connection.close()  # the status arrived; the body was cut at the deadline
         except _BadAnswer as ex:
             return Reply(_elapsed_ms(start), error=f"connection error: bad answer: {ex}")
         except asyncio.IncompleteReadError:
@@ -182,7 +184,6 @@ class Client:
             )
         except (OSError, ValueError, asyncio.LimitOverrunError) as ex:
             return Reply(_elapsed_ms(start), error=f"connection error: {_describe(ex)}")
-        head = await self._read_body(target, connection, status, fields, deadline)
         return Reply(
             _elapsed_ms(start),
             status_code=status,
@@ -281,39 +282,31 @@ class Client:
         return self._tls
 
     async def _read_body(
-        self,
-        target: _Target,
-        connection: _Connection,
-        status: int,
-        fields: dict[bytes, bytes],
-        deadline: float,
+        self, target: _Target, connection: _Connection, status: int, fields: dict[bytes, bytes]
     ) -> bytes:
         """The first kilobyte of the body; the connection is kept if the rest was short.
 
-        A body still arriving at the deadline is cut there, and a body cut short
-        does not change the status that arrived: the connection is closed.
+        A body cut short does not change the status that arrived: the connection
+        is closed (as it is when the attempt's deadline cuts the body).
         """
         reader = connection.reader
         head = b""
         try:
-            async with asyncio.timeout_at(deadline):
-                if status in _NO_BODY or status < 200:
-                    reusable = True
-                elif b"chunked" in fields.get(b"transfer-encoding", b"").lower():
-                    head, reusable = await _read_chunked(reader)
-                elif b"content-length" in fields:
-                    length = int(fields[b"content-length"])
-                    if length < 0:
-                        raise _BadAnswer("negative Content-Length")
-                    head = await reader.readexactly(min(length, HEAD_LIMIT))
-                    rest = length - len(head)
-                    reusable = rest <= DRAIN_LIMIT
-                    if rest and reusable:
-                        await reader.readexactly(rest)
-                else:  # the body ends when the connection does
-                    head, reusable = await _read_to_end(reader), False
-        except TimeoutError:
-            reusable = False
+            if status in _NO_BODY or status < 200:
+                reusable = True
+            elif b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+                head, reusable = await _read_chunked(reader)
+            elif b"content-length" in fields:
+                length = int(fields[b"content-length"])
+                if length < 0:
+                    raise _BadAnswer("negative Content-Length")
+                head = await reader.readexactly(min(length, HEAD_LIMIT))
+                rest = length - len(head)
+                reusable = rest <= DRAIN_LIMIT
+                if rest and reusable:
+                    await reader.readexactly(rest)
+            else:  # the body ends when the connection does
+                head, reusable = await _read_to_end(reader), False
         except (OSError, ValueError, _BadAnswer, asyncio.IncompleteReadError):
             head, reusable = b"", False
         if reusable and fields.get(b"connection", b"").lower() != b"close":
