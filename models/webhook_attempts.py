@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from models import db
 from models.clock import utcnow
 from models.webhook_breaker import Breaker
 from models.webhook_claims import (
@@ -90,7 +91,21 @@ def record_attempts(
     _insert_attempts(results)
     now = utcnow()
     succeeded = [claim for claim, outcome in results if outcome.succeeded]
-    if succeeded:
+    if succeeded and db.provider.dialect == "PostgreSQL":
+        execute(
+            "UPDATE webhook_deliveries AS d"
+            " SET status = 'succeeded', succeeded_at = $now, next_attempt_at = NULL,"
+            " locked_until = NULL, lease_token = NULL, manual_requested = $no"
+            " FROM unnest($ids::int[], $tokens::text[]) AS s(id, token)"
+            " WHERE d.id = s.id AND d.lease_token = s.token",
+            {
+                "now": now,
+                "no": False,
+                "ids": [claim.delivery_id for claim in succeeded],
+                "tokens": [claim.lease_token for claim in succeeded],
+            },
+        )
+    elif succeeded:
         params: dict = {"now": now, "no": False}
         pairs = []
         for n, claim in enumerate(succeeded):
