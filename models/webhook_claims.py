@@ -375,7 +375,12 @@ def execute(sql: str, params: dict):
     """
     if not _postgres():
         return db.execute(sql, params)
-    return db._exec_sql(_PARAMETER.sub(r"%(\1)s", sql), params, start_transaction=True)
+    return db._exec_sql(_pyformat(sql), params, start_transaction=True)
+
+
+@functools.lru_cache(maxsize=512)
+def _pyformat(sql: str) -> str:
+    return _PARAMETER.sub(lambda found: f"%({found[1]})s", sql)
 
 
 _PARAMETER = re.compile(r"\$(\w+)")

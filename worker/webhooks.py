@@ -7,11 +7,14 @@ to WEBHOOK_CONCURRENCY attempts in flight on one event loop thread (an attempt
 waiting on a receiver costs a coroutine, not a thread). A recorder thread stores
 finished attempts in batches (one transaction for many) and, in the same
 transaction, hands their places to what is due next at the same endpoints, so
-an endpoint's backlog flows as fast as its limit allows. Threads inside the
-prefork worker rather than a gevent or threads pool for the whole worker: the
-one `worker` command keeps serving every queue, the other domains keep their
-processes to themselves, nothing is monkey-patched (psycopg2, redis), and a
-worker of its own for the webhooks queue runs the same code.
+an endpoint's backlog flows as fast as its limit allows. An event loop and a
+recorder inside the prefork worker rather than a gevent or threads pool for the
+whole worker: the one `worker` command keeps serving every queue, the other
+domains keep their processes to themselves, nothing is monkey-patched
+(psycopg2, redis), and a worker of its own for the webhooks queue runs the same
+code. One loop rather than a thread per attempt because an attempt to a healthy
+receiver is short: with dozens of threads taking turns at the interpreter, the
+turns cost more than the attempts.
 
 A task is acknowledged once its deliveries are handed over. That loses
 nothing: the lease is the record of an attempt in flight, and if this process
