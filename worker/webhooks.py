@@ -178,8 +178,7 @@ class Senders:
     recorder's records; the database is only touched outside the loop. A
     sender (a place among the `size`) is taken by a claim and given back once
     its attempt is recorded: the recorder hands it on to the endpoint's next
-    due delivery in the same transaction, unless a task is waiting for senders,
-    which then gets them all at once.
+    due delivery in the same transaction, or to a task waiting for senders.
     """
 
     def __init__(self, size: int, config: Config):
@@ -300,10 +299,19 @@ class Senders:
             # Without a free sender, what is due waits for the next batch or the sweeper.
             return pass_on(settled.places, self.config.encryption_key, free)
 
-        # The batch's senders: handed on, or given to the tasks waiting for some.
+        # The batch's senders go on to the same endpoints' next deliveries. With tasks
+        # waiting for senders (their deliveries may be at endpoints with nothing in
+        # flight, which nothing hands places to), half go to them; every endpoint of
+        # the batch keeps one, so no backlog that flows stops flowing.
         held = len(results)
+        free = held
+        if self._closing:
+            free = 0
+        elif self._waiting:
+            endpoints = len({claim.endpoint_id for claim, _outcome in results})
+            free = min(held, max(endpoints, (held + 1) // 2))
         try:
-            self._run(record_then_pass_on, 0 if self._closing or self._waiting else held, held)
+            self._run(record_then_pass_on, free, held)
         except Exception:
             # Not recorded: the leases run out and the sweeper sends these again.
             log.exception("recording %d webhook attempts failed", len(results))
