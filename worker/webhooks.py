@@ -139,7 +139,7 @@ def _outcome_label(outcome: Outcome) -> str:
 
 def send(claim: Claim, allow_private: bool) -> Outcome:
     """One signed POST from synchronous code, on a connection of its own."""
-    return asyncio.run(_send_once(claim, allow_private))
+    return webhook_http.run_apart(partial(_send_once, claim, allow_private))
 
 
 async def _send_once(claim: Claim, allow_private: bool) -> Outcome:

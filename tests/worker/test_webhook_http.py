@@ -202,3 +202,11 @@ def test_a_kept_connection_the_receiver_closed_is_replaced(raw_receiver):
     replies = post_all(receiver.url, 3)
     assert [(r.status_code, r.error) for r in replies] == [(200, None)] * 3
     assert receiver.connections == 3
+
+
+def test_the_synchronous_post_works_where_an_event_loop_runs(receiver):
+    async def inside_a_loop() -> webhook_http.Reply:
+        return post(receiver.url, guarded=False)
+
+    assert asyncio.run(inside_a_loop()).status_code == 200
+    assert len(receiver.received()) == 1

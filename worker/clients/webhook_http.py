@@ -19,10 +19,12 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
 USER_AGENT = "Zellyy-Webhooks/1.0"
@@ -35,6 +37,7 @@ CONNECTIONS_PER_HOST = 32
 # The status line and headers of an answer, at most.
 HEADERS_LIMIT = 64 * 1024
 _NO_BODY = frozenset({204, 304})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -407,7 +410,17 @@ def post(
         finally:
             await client.close()
 
-    return asyncio.run(once())
+    return run_apart(once)
+
+
+def run_apart(coroutine_function: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to its end on an event loop and a thread of its own.
+
+    For synchronous callers, whatever their thread: one with an event loop
+    running (an async caller, a test harness) cannot run another.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="webhook-once") as pool:
+        return pool.submit(lambda: asyncio.run(coroutine_function())).result()
 
 
 def retry_after_seconds(value: str | None) -> float | None:
