@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
 import threading
@@ -153,7 +152,7 @@ def post_all(url: str, count: int) -> list[webhook_http.Reply]:
         finally:
             await client.close()
 
-    return asyncio.run(run())
+    return webhook_http.run_apart(run)  # this thread may have a loop running (earlier tests)
 
 
 def test_answers_are_read_on_one_kept_connection(raw_receiver):
@@ -208,5 +207,5 @@ def test_the_synchronous_post_works_where_an_event_loop_runs(receiver):
     async def inside_a_loop() -> webhook_http.Reply:
         return post(receiver.url, guarded=False)
 
-    assert asyncio.run(inside_a_loop()).status_code == 200
+    assert webhook_http.run_apart(inside_a_loop).status_code == 200
     assert len(receiver.received()) == 1
