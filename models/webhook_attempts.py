@@ -7,12 +7,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pony import orm
-
 from models import db
 from models.clock import utcnow
 from models.webhook_breaker import Breaker
-from models.webhook_claims import Claim, bound, lock_endpoints
+from models.webhook_claims import (
+    Claim,
+    bound,
+    column_uuid,
+    execute,
+    lock_endpoints,
+    sql_uuid,
+)
 from models.webhooks import (
     FAILED,
     MANUAL,
@@ -20,7 +25,6 @@ from models.webhooks import (
     RESPONSE_BODY_LIMIT,
     SCHEDULED,
     WebhookDelivery,
-    WebhookEndpoint,
 )
 
 JITTER = 0.2  # each wait is stretched by up to 20%, so failed receivers are not hit in lockstep
@@ -87,16 +91,33 @@ def record_attempts(
     _insert_attempts(results)
     now = utcnow()
     succeeded = [claim for claim, outcome in results if outcome.succeeded]
-    for token in {claim.lease_token for claim in succeeded}:
-        mine = [c.delivery_id for c in succeeded if c.lease_token == token]
-        placeholders, ids = bound("id", mine)
+    if succeeded and db.provider.dialect == "PostgreSQL":
+        execute(
+            "UPDATE webhook_deliveries AS d"
+            " SET status = 'succeeded', succeeded_at = $now, next_attempt_at = NULL,"
+            " locked_until = NULL, lease_token = NULL, manual_requested = $no"
+            " FROM unnest($ids::int[], $tokens::text[]) AS s(id, token)"
+            " WHERE d.id = s.id AND d.lease_token = s.token",
+            {
+                "now": now,
+                "no": False,
+                "ids": [claim.delivery_id for claim in succeeded],
+                "tokens": [claim.lease_token for claim in succeeded],
+            },
+        )
+    elif succeeded:
+        params: dict = {"now": now, "no": False}
+        pairs = []
+        for n, claim in enumerate(succeeded):
+            params[f"id{n}"], params[f"token{n}"] = claim.delivery_id, claim.lease_token
+            pairs.append(f"($id{n}, $token{n})")
         # Only under our own lease: if it ran out and another worker took over, that one settles.
-        db.execute(
+        execute(
             "UPDATE webhook_deliveries"  # noqa: S608
             " SET status = 'succeeded', succeeded_at = $now, next_attempt_at = NULL,"
             " locked_until = NULL, lease_token = NULL, manual_requested = $no"
-            f" WHERE id IN ({placeholders}) AND lease_token = $token",
-            {"now": now, "no": False, "token": token, **ids},
+            f" WHERE (id, lease_token) IN (VALUES {', '.join(pairs)})",
+            params,
         )
     for claim, outcome in sorted(results, key=lambda result: result[1].started_at):
         endpoint = endpoints.get(claim.endpoint_id)
@@ -127,12 +148,15 @@ def record_attempts(
 
 def _with_failures(endpoint_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     """Those of these endpoints whose breaker has counted failures (read, not locked)."""
-    return orm.select(
-        e.id
-        for e in WebhookEndpoint
-        if e.id in endpoint_ids
-        and (e.consecutive_failures > 0 or e.pauses > 0 or e.failing_since is not None)
-    )[:]
+    if not endpoint_ids:
+        return []
+    placeholders, params = bound("e", [sql_uuid(e) for e in endpoint_ids])
+    rows = execute(
+        f"SELECT id FROM webhook_endpoints WHERE id IN ({placeholders})"  # noqa: S608
+        " AND (consecutive_failures > 0 OR pauses > 0 OR failing_since IS NOT NULL)",
+        params,
+    ).fetchall()
+    return [column_uuid(row[0]) for row in rows]
 
 
 _ATTEMPT_COLUMNS = (
@@ -168,7 +192,7 @@ def _insert_attempts(results: list[tuple[Claim, Outcome]]) -> None:
         params.update(zip(names, values, strict=True))
         rows.append("(" + ", ".join("$" + name for name in names) + ")")
     columns = ", ".join(f'"{column}"' for column in _ATTEMPT_COLUMNS)
-    db.execute(
+    execute(
         f"INSERT INTO webhook_attempts ({columns}) VALUES {', '.join(rows)}",  # noqa: S608
         params,
     )

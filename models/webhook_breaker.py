@@ -24,9 +24,8 @@ class Breaker:
     max_pause: float
     disable_after: float  # seconds of failing, without one success, that disable it
 
-    def room(self, endpoint: WebhookEndpoint, per_endpoint: int, now: datetime) -> int:
-        """Attempts the endpoint may have in flight now: none while paused, one probe after."""
-        state = endpoint.breaker_state(now)
+    def room(self, state: str, per_endpoint: int) -> int:
+        """Attempts an endpoint in `state` may have in flight: none if paused, one probe after."""
         if state == OPEN:
             return 0
         return 1 if state == HALF_OPEN else per_endpoint

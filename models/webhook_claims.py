@@ -11,7 +11,9 @@ endpoint's backlog flows without waiting for anyone.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -24,7 +26,14 @@ from models.clock import utcnow
 from models.crypto import decrypt
 from models.events import payload
 from models.webhook_breaker import Breaker
-from models.webhooks import FAILED, MANUAL, PENDING, SCHEDULED, WebhookDelivery, WebhookEndpoint
+from models.webhooks import (
+    FAILED,
+    MANUAL,
+    SCHEDULED,
+    WebhookDelivery,
+    WebhookEndpoint,
+    breaker_state,
+)
 
 CONNECT_TIMEOUT = 5  # seconds to connect to a receiver
 ATTEMPT_TIMEOUT = 15  # seconds for one attempt, connecting and answering together
@@ -66,17 +75,19 @@ def claim(delivery_ids: list[int], encryption_key: bytes, limits: Limits, most: 
     if not ids or most < 1:
         return []
     now = utcnow()
-    candidates = orm.select(
-        (d.id, d.endpoint.id)
-        for d in WebhookDelivery
-        if d.id in ids
-        and d.status == PENDING
-        and d.next_attempt_at <= now
-        and (d.locked_until is None or d.locked_until <= now)
-    ).order_by(1)[:]
+    placeholders, params = bound("id", ids)
+    candidates = [
+        (row[0], column_uuid(row[1]))
+        for row in execute(
+            "SELECT id, endpoint FROM webhook_deliveries"  # noqa: S608
+            f" WHERE id IN ({placeholders}) AND status = 'pending' AND next_attempt_at <= $now"
+            " AND (locked_until IS NULL OR locked_until <= $now) ORDER BY id",
+            {**params, "now": now},
+        ).fetchall()
+    ]
     if not candidates:  # done, or taken by an attempt that finished before
         return []
-    room = _room(lock_endpoints(endpoint for _id, endpoint in candidates), limits, now)
+    room = _room({endpoint for _id, endpoint in candidates}, limits, now)
     chosen, closed = [], []
     for delivery_id, endpoint_id in candidates:
         if endpoint_id not in room:
@@ -84,10 +95,11 @@ def claim(delivery_ids: list[int], encryption_key: bytes, limits: Limits, most: 
         elif room[endpoint_id] > 0 and len(chosen) < most:
             room[endpoint_id] -= 1
             chosen.append(delivery_id)
-    for delivery in WebhookDelivery.select(lambda d: d.id in closed):
-        delivery.set(status=FAILED, next_attempt_at=None)
-    more = _due(_share(room, most - len(chosen)), now) if len(chosen) < most else []
-    return _lease(list(dict.fromkeys(chosen + more)), encryption_key, now)
+    if closed:
+        for delivery in WebhookDelivery.select(lambda d: d.id in closed):
+            delivery.set(status=FAILED, next_attempt_at=None)
+    more = _due(_share(room, most - len(chosen)), now) if len(chosen) < most else None
+    return _lease(chosen, more, encryption_key, now)
 
 
 def claim_due(
@@ -97,8 +109,8 @@ def claim_due(
     if not endpoint_ids or most < 1:
         return []
     now = utcnow()
-    room = _room(lock_endpoints(endpoint_ids), limits, now)
-    return _lease(_due(_share(room, most), now), encryption_key, now)
+    room = _room(endpoint_ids, limits, now)
+    return _lease([], _due(_share(room, most), now), encryption_key, now)
 
 
 def pass_on(places: dict[uuid.UUID, int], encryption_key: bytes, most: int) -> list[Claim]:
@@ -108,7 +120,7 @@ def pass_on(places: dict[uuid.UUID, int], encryption_key: bytes, most: int) -> l
     leases). Endpoints paused or disabled meanwhile get nothing.
     """
     now = utcnow()
-    return _lease(_due(_share(places, most), now, skip_locked=True), encryption_key, now)
+    return _lease([], _due(_share(places, most), now, skip_locked=True), encryption_key, now)
 
 
 def lock_endpoints(endpoint_ids) -> dict[uuid.UUID, WebhookEndpoint]:
@@ -126,15 +138,20 @@ def lock_endpoints(endpoint_ids) -> dict[uuid.UUID, WebhookEndpoint]:
         return {}
     query = WebhookEndpoint.select(lambda e: e.id in ids)
     if _postgres():
-        placeholders, params = bound("e", ids)
-        db.execute(
-            f"SELECT id FROM webhook_endpoints WHERE id IN ({placeholders})"  # noqa: S608
-            " ORDER BY id FOR NO KEY UPDATE",
-            params,
-        )
+        _lock_rows(ids, "id")
     else:
         query = query.for_update()
     return {endpoint.id: endpoint for endpoint in query}
+
+
+def _lock_rows(ids: list[uuid.UUID], columns: str) -> list[tuple]:
+    """PostgreSQL: lock these endpoints (in the order lock_endpoints keeps); their `columns`."""
+    placeholders, params = bound("e", ids)
+    return execute(
+        f"SELECT {columns} FROM webhook_endpoints WHERE id IN ({placeholders})"  # noqa: S608
+        " ORDER BY id FOR NO KEY UPDATE",
+        params,
+    ).fetchall()
 
 
 def commit_without_waiting_for_disk() -> None:
@@ -144,26 +161,43 @@ def commit_without_waiting_for_disk() -> None:
     moments, which means sending those deliveries again (at least once, as ever).
     """
     if _postgres():
-        db.execute("SET LOCAL synchronous_commit TO OFF")
+        execute("SET LOCAL synchronous_commit TO OFF", {})
 
 
-def _room(
-    endpoints: dict[uuid.UUID, WebhookEndpoint], limits: Limits, now: datetime
-) -> dict[uuid.UUID, int]:
-    """Attempts each active endpoint may still start now: its limit less its live leases."""
-    ids = list(endpoints)
-    in_flight = dict(
-        orm.select(
-            (d.endpoint.id, orm.count(d))
-            for d in WebhookDelivery
-            if d.endpoint.id in ids and d.locked_until > now
-        )
-    )
+def _room(endpoint_ids, limits: Limits, now: datetime) -> dict[uuid.UUID, int]:
+    """Lock the endpoints; attempts each active one may still start: its limit less its leases.
+
+    Counted after the lock is held, so that what the claim before committed is seen.
+    """
+    ids = sorted(set(endpoint_ids))
+    if not ids:
+        return {}
+    if _postgres():  # the columns the breaker needs, without loading entities
+        states = {
+            row[0]: row[1:]
+            for row in _lock_rows(ids, "id, enabled, deleted_at, paused_until, pauses")
+        }
+    else:
+        states = {
+            e.id: (e.enabled, e.deleted_at, e.paused_until, e.pauses)
+            for e in lock_endpoints(ids).values()
+        }
+    placeholders, params = bound("e", [sql_uuid(e) for e in ids])
+    in_flight = {
+        column_uuid(endpoint): count
+        for endpoint, count in execute(
+            "SELECT endpoint, COUNT(*) FROM webhook_deliveries"  # noqa: S608
+            f" WHERE endpoint IN ({placeholders}) AND locked_until > $now GROUP BY endpoint",
+            {**params, "now": now},
+        ).fetchall()
+    }
     return {
-        endpoint_id: limits.breaker.room(endpoint, limits.per_endpoint, now)
+        endpoint_id: limits.breaker.room(
+            breaker_state(paused_until, pauses, now), limits.per_endpoint
+        )
         - in_flight.get(endpoint_id, 0)
-        for endpoint_id, endpoint in endpoints.items()
-        if endpoint.enabled and endpoint.deleted_at is None
+        for endpoint_id, (enabled, deleted_at, paused_until, pauses) in states.items()
+        if enabled and deleted_at is None
     }
 
 
@@ -180,14 +214,34 @@ def _share(room: dict[uuid.UUID, int], most: int) -> dict[uuid.UUID, int]:
     return share
 
 
-def _due(room: dict[uuid.UUID, int], now: datetime, skip_locked: bool = False) -> list[int]:
-    """Up to room[e] due, unheld deliveries of each endpoint e that is active and not paused.
+def _due(
+    room: dict[uuid.UUID, int], now: datetime, skip_locked: bool = False
+) -> tuple[str, dict] | None:
+    """A SELECT of up to room[e] due, unheld deliveries of each endpoint e, active, not paused.
 
     One statement for all endpoints, each part an index range (endpoint, status,
     next_attempt_at). With `skip_locked`, rows another transaction is leasing
-    right now are passed over rather than waited for (PostgreSQL).
+    right now are passed over rather than waited for (PostgreSQL). None if
+    there is no room.
     """
     lock = " FOR UPDATE SKIP LOCKED" if skip_locked and _postgres() else ""
+    if _postgres():
+        # One text whatever the endpoints, planned quickly; each endpoint an ordered
+        # index scan that stops after its count.
+        wanted = {endpoint_id: count for endpoint_id, count in room.items() if count > 0}
+        if not wanted:
+            return None
+        return (
+            "SELECT due.id"  # noqa: S608
+            " FROM unnest($due_endpoints::uuid[], $due_counts::int[]) AS r(endpoint, n)"
+            " JOIN webhook_endpoints AS de ON de.id = r.endpoint AND de.enabled"
+            " AND de.deleted_at IS NULL AND (de.paused_until IS NULL OR de.paused_until <= $now)"
+            " CROSS JOIN LATERAL (SELECT id FROM webhook_deliveries WHERE endpoint = r.endpoint"
+            " AND status = 'pending' AND next_attempt_at <= $now"
+            " AND (locked_until IS NULL OR locked_until <= $now)"
+            f" ORDER BY next_attempt_at LIMIT r.n{lock}) AS due",
+            {"now": now, "due_endpoints": list(wanted), "due_counts": list(wanted.values())},
+        )
     params: dict = {"now": now, "yes": True}
     parts = []
     for n, (endpoint_id, count) in enumerate(room.items()):
@@ -205,53 +259,82 @@ def _due(room: dict[uuid.UUID, int], now: datetime, skip_locked: bool = False) -
             f" ORDER BY next_attempt_at, id LIMIT $n{n}{lock}) AS due{n}"
         )
     if not parts:
-        return []
-    return [row[0] for row in db.execute(" UNION ALL ".join(parts), params).fetchall()]
+        return None
+    return " UNION ALL ".join(parts), params
 
 
-def _lease(delivery_ids: list[int], encryption_key: bytes, now: datetime) -> list[Claim]:
-    """Take one lease on these deliveries, those still due and unheld; read what to send.
+def _lease(
+    delivery_ids: list[int], due: tuple[str, dict] | None, encryption_key: bytes, now: datetime
+) -> list[Claim]:
+    """Take one lease on these deliveries and those `due` selects, if still due and unheld.
 
     The conditional UPDATE is the arbiter: of two workers handed the same
-    delivery (a redelivered task, a sweep) exactly one gets it.
+    delivery (a redelivered task, a sweep) exactly one gets it. On PostgreSQL
+    one statement chooses, leases and reads what the attempts need.
     """
-    if not delivery_ids:
+    if not delivery_ids and due is None:
         return []
     token = secrets.token_hex(16)
-    placeholders, ids = bound("id", delivery_ids)
-    db.execute(
-        "UPDATE webhook_deliveries"  # noqa: S608
-        " SET locked_until = $until, lease_token = $token, attempt_count = attempt_count + 1"
-        f" WHERE id IN ({placeholders}) AND status = 'pending'"
-        " AND (locked_until IS NULL OR locked_until <= $now)",
-        {"until": now + timedelta(seconds=LEASE_SECONDS), "token": token, "now": now, **ids},
-    )
-    # One query for everything the attempts need, as values: no entity loads one by one.
-    rows = orm.select(
-        (
-            d.id,
-            d.message_id,
-            d.attempt_count,
-            d.manual_requested,
-            d.endpoint.id,
-            d.endpoint.url,
-            d.endpoint.secret_encrypted,
-            d.event.id,
-            d.event.type,
-            d.event.created_at,
-            d.event.data,
+    params = {"until": now + timedelta(seconds=LEASE_SECONDS), "token": token, "now": now}
+    if _postgres():
+        # At most this many: the planner, told so, looks each row up by its key.
+        most = len(delivery_ids) + (sum(due[1]["due_counts"]) if due else 0)
+        chosen = "SELECT unnest($ids::int[])"
+        if due is not None:
+            chosen += " UNION ALL " + due[0]
+            params.update(due[1])
+        params.update(ids=list(delivery_ids), most=most)
+        rows = execute(
+            "UPDATE webhook_deliveries AS d"  # noqa: S608
+            " SET locked_until = $until, lease_token = $token, attempt_count = d.attempt_count + 1"
+            " FROM webhook_endpoints AS e, events AS v"
+            f" WHERE d.id IN (SELECT c.id FROM ({chosen}) AS c(id) LIMIT $most)"
+            " AND d.status = 'pending'"
+            " AND (d.locked_until IS NULL OR d.locked_until <= $now)"
+            " AND e.id = d.endpoint AND v.id = d.event"
+            " RETURNING d.id, d.message_id, d.attempt_count, d.manual_requested, e.id, e.url,"
+            " e.secret_encrypted, v.id, v.type, v.created_at, v.data",
+            params,
+        ).fetchall()
+        rows = [(*row[:10], json.loads(row[10])) for row in sorted(rows)]
+    else:
+        sources = []
+        if delivery_ids:
+            placeholders, ids = bound("id", delivery_ids)
+            params.update(ids)
+            sources.append(f"SELECT id FROM webhook_deliveries WHERE id IN ({placeholders})")  # noqa: S608
+        if due is not None:
+            sources.append(due[0])
+            params.update(due[1])
+        execute(
+            "UPDATE webhook_deliveries"  # noqa: S608
+            " SET locked_until = $until, lease_token = $token, attempt_count = attempt_count + 1"
+            f" WHERE id IN ({' UNION ALL '.join(sources)}) AND status = 'pending'"
+            " AND (locked_until IS NULL OR locked_until <= $now)",
+            params,
         )
-        for d in WebhookDelivery
-        if d.id in delivery_ids and d.lease_token == token
-    ).order_by(1)
+        rows = orm.select(
+            (
+                d.id,
+                d.message_id,
+                d.attempt_count,
+                d.manual_requested,
+                d.endpoint.id,
+                d.endpoint.url,
+                d.endpoint.secret_encrypted,
+                d.event.id,
+                d.event.type,
+                d.event.created_at,
+                d.event.data,
+            )
+            for d in WebhookDelivery
+            if d.lease_token == token
+        ).order_by(1)[:]
     claims = []
-    secrets_of: dict[uuid.UUID, str] = {}
     bodies: dict[uuid.UUID, bytes] = {}
     for row in rows:
         delivery_id, message_id, number, manual, endpoint_id, url, secret = row[:7]
         event_id, event_type, created_at, data = row[7:]
-        if endpoint_id not in secrets_of:
-            secrets_of[endpoint_id] = decrypt(secret, encryption_key)
         if event_id not in bodies:
             body = json.dumps(
                 payload(event_id, event_type, created_at, data),
@@ -266,7 +349,7 @@ def _lease(delivery_ids: list[int], encryption_key: bytes, now: datetime) -> lis
                 message_id=message_id,
                 endpoint_id=endpoint_id,
                 url=url,
-                secret=secrets_of[endpoint_id],
+                secret=_secret(secret, encryption_key),
                 body=bodies[event_id],
                 number=number,
                 trigger=MANUAL if manual else SCHEDULED,
@@ -275,10 +358,43 @@ def _lease(delivery_ids: list[int], encryption_key: bytes, now: datetime) -> lis
     return claims
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret(encrypted: str, encryption_key: bytes) -> str:
+    """An endpoint's secret, decrypted once per process (a new secret is a new ciphertext)."""
+    return decrypt(encrypted, encryption_key)
+
+
+def execute(sql: str, params: dict):
+    """Raw SQL with `$name` parameters in the current transaction; the cursor.
+
+    As `db.execute` runs it (Pony's connection, its reconnect rules, its
+    statistics), less the parsing of the statement on PostgreSQL: the batches'
+    statements differ in length, so Pony's cache of parsed statements seldom
+    has them, and parsing costs more than the round trip. (Webhook statements
+    hold no `%` and no `$` but their parameters.)
+    """
+    if not _postgres():
+        return db.execute(sql, params)
+    return db._exec_sql(_pyformat(sql), params, start_transaction=True)
+
+
+@functools.lru_cache(maxsize=512)
+def _pyformat(sql: str) -> str:
+    return _PARAMETER.sub(lambda found: f"%({found[1]})s", sql)
+
+
+_PARAMETER = re.compile(r"\$(\w+)")
+
+
 def bound(prefix: str, values: list) -> tuple[str, dict]:
     """`$prefix0, $prefix1, ...` for raw SQL, with the values they bind: never values in SQL."""
     params = {f"{prefix}{n}": value for n, value in enumerate(values)}
     return ", ".join("$" + name for name in params), params
+
+
+def column_uuid(value) -> uuid.UUID:
+    """A UUID column as raw SQL returns it: a UUID on PostgreSQL, 16 bytes on SQLite."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(bytes=bytes(value))
 
 
 def sql_uuid(value: uuid.UUID):

@@ -30,6 +30,13 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 SEND_DUE_TASK = "webhooks.send_due"
 
 
+def breaker_state(paused_until: datetime | None, pauses: int, now: datetime) -> str:
+    """An endpoint's breaker: closed (sending), open (paused), half_open (one attempt may probe)."""
+    if paused_until is not None and paused_until > now:
+        return OPEN
+    return HALF_OPEN if pauses else CLOSED
+
+
 class WebhookEndpoint(db.Entity):
     _table_ = "webhook_endpoints"
 
@@ -52,9 +59,7 @@ class WebhookEndpoint(db.Entity):
 
     def breaker_state(self, now: datetime) -> str:
         """closed: sending; open: paused; half_open: the pause is over, one attempt may probe."""
-        if self.paused_until is not None and self.paused_until > now:
-            return OPEN
-        return HALF_OPEN if self.pauses else CLOSED
+        return breaker_state(self.paused_until, self.pauses, now)
 
     def reset_breaker(self) -> None:
         self.set(consecutive_failures=0, failing_since=None, paused_until=None, pauses=0)

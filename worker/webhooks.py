@@ -2,15 +2,19 @@
 
 Many attempts are in flight per worker process, so that a slow receiver costs
 waiting, not a worker slot. A task only claims deliveries (a lease in the
-database, models.webhook_claims) and hands them to the process's senders:
-WEBHOOK_CONCURRENCY threads that make the attempts. A recorder thread stores
+database, models.webhook_claims) and hands them to the process's senders: up
+to WEBHOOK_CONCURRENCY attempts in flight on one event loop thread (an attempt
+waiting on a receiver costs a coroutine, not a thread). A recorder thread stores
 finished attempts in batches (one transaction for many) and, in the same
 transaction, hands their places to what is due next at the same endpoints, so
-an endpoint's backlog flows as fast as its limit allows. Threads inside the
-prefork worker rather than a gevent or threads pool for the whole worker: the
-one `worker` command keeps serving every queue, the other domains keep their
-processes to themselves, nothing is monkey-patched (psycopg2, redis), and a
-worker of its own for the webhooks queue runs the same code.
+an endpoint's backlog flows as fast as its limit allows. An event loop and a
+recorder inside the prefork worker rather than a gevent or threads pool for the
+whole worker: the one `worker` command keeps serving every queue, the other
+domains keep their processes to themselves, nothing is monkey-patched
+(psycopg2, redis), and a worker of its own for the webhooks queue runs the same
+code. One loop rather than a thread per attempt because an attempt to a healthy
+receiver is short: with dozens of threads taking turns at the interpreter, the
+turns cost more than the attempts.
 
 A task is acknowledged once its deliveries are handed over. That loses
 nothing: the lease is the record of an attempt in flight, and if this process
@@ -19,6 +23,7 @@ dies the lease runs out and the sweeper sends the delivery again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
@@ -26,7 +31,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from celery import signals
@@ -61,8 +65,13 @@ log = logging.getLogger(__name__)
 MAX_COUNTDOWN = 300
 # A due delivery is the sweeper's once its own task has had this long to run.
 SWEEP_GRACE = 20
-# Finished attempts recorded in one transaction, at most.
+# Finished attempts recorded in one transaction, at most, and how long the recorder
+# waits after the first of them for more (attempts to a healthy receiver take a
+# millisecond or two; a transaction per attempt would cost far more).
 RECORD_BATCH = 200
+RECORD_WAIT = 0.005
+# Closing waits for the attempts in flight and for their records, this long after them.
+CLOSE_GRACE = 10
 
 
 def limits(config: Config) -> Limits:
@@ -129,18 +138,26 @@ def _outcome_label(outcome: Outcome) -> str:
 
 
 def send(claim: Claim, allow_private: bool) -> Outcome:
-    """One signed POST; unless allowed, only to public addresses (judged at connect time)."""
+    """One signed POST from synchronous code, on a connection of its own."""
+    return webhook_http.run_apart(partial(_send_once, claim, allow_private))
+
+
+async def _send_once(claim: Claim, allow_private: bool) -> Outcome:
+    client = webhook_http.Client(None if allow_private else url_safety.is_public_address)
+    try:
+        return await send_on(client, claim)
+    finally:
+        await client.close()
+
+
+async def send_on(client: webhook_http.Client, claim: Claim) -> Outcome:
+    """One signed POST on `client`'s connections (only to public addresses if it judges them)."""
     headers = signed_headers(
         secret_key(claim.secret), claim.message_id, int(time.time()), claim.body
     )
     started_at = utcnow()
-    reply = webhook_http.post(
-        claim.url,
-        claim.body,
-        headers,
-        timeout=ATTEMPT_TIMEOUT,
-        connect_timeout=CONNECT_TIMEOUT,
-        is_public=None if allow_private else url_safety.is_public_address,
+    reply = await client.post(
+        claim.url, claim.body, headers, timeout=ATTEMPT_TIMEOUT, connect_timeout=CONNECT_TIMEOUT
     )
     outcome = Outcome(
         started_at,
@@ -155,15 +172,29 @@ def send(claim: Claim, allow_private: bool) -> Outcome:
 
 
 class Senders:
-    """This process's attempts in flight: at most `size`, each on a thread of its own."""
+    """This process's attempts in flight: at most `size`, all on one event loop of their own.
+
+    Three threads: the caller's (a task) claims, the loop's sends, the
+    recorder's records; the database is only touched outside the loop. A
+    sender (a place among the `size`) is taken by a claim and given back once
+    its attempt is recorded: the recorder hands it on to the endpoint's next
+    due delivery in the same transaction, or to a task waiting for senders.
+    """
 
     def __init__(self, size: int, config: Config):
         self.size = size
         self.config = config
         self._free = threading.BoundedSemaphore(size)
-        self._pool = ThreadPoolExecutor(size, thread_name_prefix="webhook")
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._closing = False
+        self._waiting = 0  # tasks waiting for a free sender
+        self._loop = asyncio.new_event_loop()
+        self._client = webhook_http.Client(
+            None if config.webhook_allow_private_urls else url_safety.is_public_address
+        )
+        self._attempts: set[asyncio.Task] = set()
+        self._sender = threading.Thread(target=self._loop.run_forever, name="webhook-sender")
+        self._sender.start()
         self._recorder = threading.Thread(target=self._record_forever, name="webhook-recorder")
         self._recorder.start()
 
@@ -175,48 +206,75 @@ class Senders:
     def close(self) -> None:
         """Let the attempts in flight finish (ATTEMPT_TIMEOUT at most) and record them."""
         self._closing = True
-        self._pool.shutdown(wait=True)
+        deadline = time.monotonic() + ATTEMPT_TIMEOUT + CLOSE_GRACE
+        for _ in range(self.size):  # every sender back: nothing in flight or unrecorded
+            if not self._free.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                log.warning("closing with webhook attempts in flight; their leases run out")
+                break
+        asyncio.run_coroutine_threadsafe(self._client.close(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._sender.join()
+        self._loop.close()
         self._done.put(None)
         self._recorder.join()
 
     def _take(self, wait: bool) -> int:
-        if self._closing or not self._free.acquire(blocking=wait):
+        if self._closing:
             return 0
+        if not self._free.acquire(blocking=False):
+            if not wait:
+                return 0
+            self._waiting += 1
+            try:
+                self._free.acquire()
+            finally:
+                self._waiting -= 1
         taken = 1
         while taken < self.size and self._free.acquire(blocking=False):
             taken += 1
         return taken
 
-    def _run(self, work: Callable[[int], list[Claim]], free: int) -> list[Claim]:
-        """`work(free)` in a transaction; after commit, a sender for each claim it returns."""
+    def _run(
+        self, work: Callable[[int], list[Claim]], free: int, held: int | None = None
+    ) -> list[Claim]:
+        """`work(free)` in a transaction; after commit, an attempt for each claim it returns.
+
+        `held` senders (`free` unless told) are given back but for those claims.
+        """
         claims: list[Claim] = []
         try:
             with transaction():
                 commit_without_waiting_for_disk()
                 claims = work(free)
         finally:
-            for _ in range(free - len(claims)):
+            for _ in range((free if held is None else held) - len(claims)):
                 self._free.release()
-        for taken in claims:
-            self._pool.submit(self._attempt, taken)
+        if claims:
+            self._loop.call_soon_threadsafe(self._send_all, claims)
         return claims
 
-    def _attempt(self, claim: Claim) -> None:
+    def _send_all(self, claims: list[Claim]) -> None:
+        for taken in claims:
+            task = self._loop.create_task(self._attempt(taken))
+            self._attempts.add(task)
+            task.add_done_callback(self._attempts.discard)
+
+    async def _attempt(self, claim: Claim) -> None:
         try:
-            outcome = send(claim, self.config.webhook_allow_private_urls)
+            outcome = await send_on(self._client, claim)
         except Exception as ex:  # a bug, not an answer: recorded as a failed attempt
             log.exception("webhook attempt of delivery %s failed", claim.delivery_id)
             outcome = Outcome(utcnow(), 0, error=f"internal error: {type(ex).__name__}")
-        finally:
-            self._free.release()
-        self._done.put((claim, outcome))
+        self._done.put((claim, outcome))  # its sender is given back once it is recorded
 
     def _record_forever(self) -> None:
         while True:
             batch = [self._done.get()]
-            while len(batch) < RECORD_BATCH:
+            # A moment for more to finish: one transaction records them all.
+            until = time.monotonic() + RECORD_WAIT
+            while len(batch) < RECORD_BATCH and batch[-1] is not None:
                 try:
-                    batch.append(self._done.get_nowait())
+                    batch.append(self._done.get(timeout=max(0.0, until - time.monotonic())))
                 except queue.Empty:
                     break
             finished = [result for result in batch if result is not None]
@@ -241,8 +299,19 @@ class Senders:
             # Without a free sender, what is due waits for the next batch or the sweeper.
             return pass_on(settled.places, self.config.encryption_key, free)
 
+        # The batch's senders go on to the same endpoints' next deliveries. With tasks
+        # waiting for senders (their deliveries may be at endpoints with nothing in
+        # flight, which nothing hands places to), half go to them; every endpoint of
+        # the batch keeps one, so no backlog that flows stops flowing.
+        held = len(results)
+        free = held
+        if self._closing:
+            free = 0
+        elif self._waiting:
+            endpoints = len({claim.endpoint_id for claim, _outcome in results})
+            free = min(held, max(endpoints, (held + 1) // 2))
         try:
-            self._run(record_then_pass_on, self._take(wait=False))
+            self._run(record_then_pass_on, free, held)
         except Exception:
             # Not recorded: the leases run out and the sweeper sends these again.
             log.exception("recording %d webhook attempts failed", len(results))
