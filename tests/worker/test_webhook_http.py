@@ -194,6 +194,19 @@ def test_a_long_body_or_connection_close_ends_the_connection(raw_receiver):
     assert receiver.connections == 4
 
 
+def test_a_switch_of_protocols_ends_the_connection(raw_receiver):
+    receiver = raw_receiver(
+        [
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+        ]
+    )
+    replies = post_all(receiver.url, 2)
+    assert [(r.status_code, r.error) for r in replies] == [(101, None), (204, None)]
+    assert receiver.connections == 2  # what follows a 101 is not HTTP: never reused
+
+
 def test_a_kept_connection_the_receiver_closed_is_replaced(raw_receiver):
     receiver = raw_receiver(
         [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] * 3, close_after=True

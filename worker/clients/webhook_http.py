@@ -296,7 +296,7 @@ class Client:
         head = b""
         try:
             if status in _NO_BODY or status < 200:
-                reusable = True
+                reusable = status != 101  # after 101 the connection speaks something else
             elif b"chunked" in fields.get(b"transfer-encoding", b"").lower():
                 head, reusable = await _read_chunked(reader)
             elif b"content-length" in fields:
