@@ -93,11 +93,20 @@ def _prepared_forms(sql: str) -> tuple[str, str, str, str]:
             names.append(match.group(1))
         return f"$${names.index(match.group(1)) + 1}"  # `$$`: a literal `$` for Pony
 
-    body = re.sub(r"\$([A-Za-z_]\w*)", number, sql)
+    body = _PARAMETER.sub(number, sql)
     name = "q_" + hashlib.sha1(sql.encode()).hexdigest()[:16]  # noqa: S324 (a name, not a secret)
     execute = f"EXECUTE {name}({', '.join('$' + n for n in names)})" if names else f"EXECUTE {name}"
-    direct = re.sub(r"\$([A-Za-z_]\w*)", r"%(\1)s", execute)
+    direct = pyformat(execute)
     return name, f"PREPARE {name} AS {body}", execute, direct
+
+
+_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")  # `$name` in raw SQL
+
+
+@functools.lru_cache(maxsize=512)
+def pyformat(sql: str) -> str:
+    """Raw SQL's `$name` parameters as psycopg2 takes them (`%(name)s`), for Pony's bypass."""
+    return _PARAMETER.sub(r"%(\1)s", sql)
 
 
 # Entities register themselves on `db` when their modules are imported.

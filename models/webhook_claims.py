@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from datetime import datetime, timedelta
 
 from pony import orm
 
-from models import db
+from models import db, pyformat
 from models.clock import utcnow
 from models.crypto import decrypt
 from models.events import payload
@@ -375,15 +374,7 @@ def execute(sql: str, params: dict):
     """
     if not _postgres():
         return db.execute(sql, params)
-    return db._exec_sql(_pyformat(sql), params, start_transaction=True)
-
-
-@functools.lru_cache(maxsize=512)
-def _pyformat(sql: str) -> str:
-    return _PARAMETER.sub(lambda found: f"%({found[1]})s", sql)
-
-
-_PARAMETER = re.compile(r"\$(\w+)")
+    return db._exec_sql(pyformat(sql), params, start_transaction=True)
 
 
 def bound(prefix: str, values: list) -> tuple[str, dict]:
