@@ -51,6 +51,7 @@ class Scenario:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     check: Callable[[dict], bool] = lambda body: True
+    server: Server | None = None  # who serves it; None: our app
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--only", help="comma-separated name prefixes: users, cards, messages")
+    parser.add_argument(
+        "--only",
+        help="comma-separated name prefixes: floor (bare + 1 statement), users, cards, messages",
+    )
     parser.add_argument(
         "--patch", help="serve bench.patched:app with these proposed changes (see bench/patched.py)"
     )
@@ -159,8 +163,15 @@ def main(argv: list[str] | None = None) -> int:
             server.start()
         app.wait_ready("/healthz")
         bare.wait_ready("/")
-        baseline = Scenario("bare", bare.url + "/", check=lambda body: body == {"ok": True})
+        ok = lambda body: body == {"ok": True}  # noqa: E731
+        baseline = Scenario("bare", bare.url + "/", check=ok, server=bare)
         scenarios = build_scenarios(app, database, args.only)
+        if not args.only or "floor" in args.only:
+            # The least an endpoint pays that makes one PostgreSQL round trip per request.
+            floor = Scenario(
+                "bare + 1 statement", bare.url + "/one-statement", check=ok, server=bare
+            )
+            scenarios.insert(0, floor)
         scenarios = [s for s in [baseline, *scenarios] if verify(s)][1:]
         originals = {}
         if args.original:
@@ -168,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             originals = original_scenarios(original, app, scenarios)
 
         def measure(scenario: Scenario, server: Server = app, **options) -> Measured:
-            return load(
-                scenario, bare if scenario is baseline else server, database, args, **options
-            )
+            return load(scenario, scenario.server or server, database, args, **options)
 
         pairs, against_original = [], []
         for scenario in scenarios:
