@@ -270,7 +270,15 @@ def test_urls_resolving_to_private_addresses_are_refused_at_send_time(
 
 
 def test_every_event_is_delivered_when_a_worker_is_killed_mid_delivery(
-    config, client, admin_headers, register_webhook, receiver, start_worker, monkeypatch, capsys
+    config,
+    client,
+    admin_headers,
+    register_webhook,
+    receiver,
+    start_worker,
+    monkeypatch,
+    capsys,
+    request,
 ):
     """At least once: the lease runs out, the sweeper re-sends; duplicates are reported."""
     from models.events import emit
@@ -281,6 +289,8 @@ def test_every_event_is_delivered_when_a_worker_is_killed_mid_delivery(
     prefix = f"{config.queue_prefix}kill-{uuid.uuid4().hex[:6]}-"
     queue = prefix + "webhooks"
     monkeypatch.setattr(app, "send_task", functools.partial(app.send_task, queue=queue))
+    # Sending to it adds the queue to the app's (Celery creates missing queues): not after.
+    request.addfinalizer(lambda: app.amqp.queues.pop(queue, None))
     stuck = threading.Event()
     receiver.script(Answer(hold=stuck), Answer(hold=stuck))
     webhook = register_webhook(receiver.url)
