@@ -107,10 +107,9 @@ class WebhookDelivery(db.Entity):
     attempts = orm.Set("WebhookAttempt", cascade_delete=True)
     orm.composite_key(endpoint, event)
     orm.composite_index(endpoint, id)  # an endpoint's deliveries, newest first
-    # Partial, as the migrations make them (Pony cannot say so): what is due, over all
-    # endpoints and for one, WHERE status = 'pending'; an endpoint's attempts in
-    # flight, WHERE locked_until IS NOT NULL. A settled delivery is in none of them.
-    orm.composite_index(status, next_attempt_at)
+    # Partial, as the migrations make them (Pony cannot say so): what is due for one
+    # endpoint (and the whole backlog), WHERE status = 'pending'; an endpoint's
+    # attempts in flight, WHERE locked_until IS NOT NULL. A settled delivery is in neither.
     orm.composite_index(endpoint, status, next_attempt_at)
     orm.composite_index(endpoint, locked_until)
 

@@ -2,9 +2,13 @@
 
 What is due is looked up among pending deliveries only, attempts in flight
 among leased ones only. A delivery that has succeeded or failed for good stays
-in the table (the deliveries list) but leaves these three indexes: settling it
+in the table (the deliveries list) but leaves these two indexes: settling it
 writes no entry in them, and they stay the size of the backlog. Same columns
 as before, partial (both engines).
+
+The index of what is due over all endpoints goes: the one per endpoint, now
+pending deliveries only, serves the count of the whole backlog as well, and
+the planner no longer walks all endpoints' backlog to find one's next due.
 
 Revision ID: 0006_pending_delivery_indexes
 Revises: 0005_mail_outbox
@@ -19,19 +23,20 @@ down_revision = "0005_mail_outbox"
 branch_labels = None
 depends_on = None
 
-PENDING = "\"status\" = 'pending'"
-LEASED = '"locked_until" IS NOT NULL'
-INDEXES = {
-    "idx_webhook_deliveries__status_next_attempt_at": ('"status", "next_attempt_at"', PENDING),
+PARTIAL = {
     "idx_webhook_deliveries__endpoint_status_next_attempt_at": (
         '"endpoint", "status", "next_attempt_at"',
-        PENDING,
+        "\"status\" = 'pending'",
     ),
-    "idx_webhook_deliveries__endpoint_locked_until": ('"endpoint", "locked_until"', LEASED),
+    "idx_webhook_deliveries__endpoint_locked_until": (
+        '"endpoint", "locked_until"',
+        '"locked_until" IS NOT NULL',
+    ),
 }
 
 
 def upgrade() -> None:
-    for name, (columns, where) in INDEXES.items():
+    op.execute('DROP INDEX "idx_webhook_deliveries__status_next_attempt_at"')
+    for name, (columns, where) in PARTIAL.items():
         op.execute(f'DROP INDEX "{name}"')
         op.execute(f'CREATE INDEX "{name}" ON "webhook_deliveries" ({columns}) WHERE {where}')
