@@ -106,10 +106,12 @@ class WebhookDelivery(db.Entity):
     created_at = orm.Required(datetime, default=utcnow)
     attempts = orm.Set("WebhookAttempt", cascade_delete=True)
     orm.composite_key(endpoint, event)
-    orm.composite_index(status, next_attempt_at)  # what is due, over all endpoints
     orm.composite_index(endpoint, id)  # an endpoint's deliveries, newest first
-    orm.composite_index(endpoint, status, next_attempt_at)  # what is due for one endpoint
-    orm.composite_index(endpoint, locked_until)  # its attempts in flight
+    # Partial, as the migrations make them (Pony cannot say so): what is due for one
+    # endpoint (and the whole backlog), WHERE status = 'pending'; an endpoint's
+    # attempts in flight, WHERE locked_until IS NOT NULL. A settled delivery is in neither.
+    orm.composite_index(endpoint, status, next_attempt_at)
+    orm.composite_index(endpoint, locked_until)
 
     def to_dict(self, attempts: list[WebhookAttempt]) -> dict:
         return {
