@@ -239,13 +239,17 @@ class Senders:
     ) -> list[Claim]:
         """`work(free)` in a transaction; after commit, an attempt for each claim it returns.
 
-        `held` senders (`free` unless told) are given back but for those claims.
+        `held` senders (`free` unless told: a claim) are given back but for those
+        claims. A recording, or a claim that took leases, commits without waiting
+        for the disk: told after the work (the setting counts at commit), so that
+        the many claims that find nothing to lease save the statement.
         """
         claims: list[Claim] = []
         try:
             with transaction():
-                commit_without_waiting_for_disk()
                 claims = work(free)
+                if claims or held is not None:
+                    commit_without_waiting_for_disk()
         finally:
             for _ in range((free if held is None else held) - len(claims)):
                 self._free.release()
