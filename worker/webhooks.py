@@ -93,13 +93,20 @@ def deliver(delivery_ids: list[int]) -> int:
     """
     senders, pending, started = _senders(), set(delivery_ids), 0
     while pending:
-        ids = list(pending)
-        taken = senders.start(lambda most, ids=ids: claim(ids, config.encryption_key, LIMITS, most))
-        if not taken:
-            break
+        places: list[int] = []
+        taken = senders.start(partial(_claim_counting, list(pending), places))
         started += len(taken)
         pending -= {c.delivery_id for c in taken}
+        # Fewer than it had senders for: what is left is done, held, or waits for room.
+        if not taken or len(taken) < sum(places):
+            break
     return started
+
+
+def _claim_counting(delivery_ids: list[int], places: list[int], most: int) -> list[Claim]:
+    """claim(), noting in `places` how many it may take."""
+    places.append(most)
+    return claim(delivery_ids, config.encryption_key, LIMITS, most)
 
 
 @app.task(name=SEND_DUE_TASK, acks_late=True)
