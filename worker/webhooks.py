@@ -281,11 +281,13 @@ class Senders:
     def _record_forever(self) -> None:
         while True:
             batch = [self._done.get()]
-            # A moment for more to finish: one transaction records them all.
-            until = time.monotonic() + RECORD_WAIT
+            # A moment for more to finish: one transaction records them all. Asleep
+            # rather than waiting on the queue, which would wake for each of them.
+            if batch[0] is not None and self._done.qsize() < RECORD_BATCH:
+                time.sleep(RECORD_WAIT)
             while len(batch) < RECORD_BATCH and batch[-1] is not None:
                 try:
-                    batch.append(self._done.get(timeout=max(0.0, until - time.monotonic())))
+                    batch.append(self._done.get_nowait())
                 except queue.Empty:
                     break
             finished = [result for result in batch if result is not None]
