@@ -22,6 +22,9 @@ if broker_url == "filesystem://":
     # One schedule file, for the one beat embedded mode runs.
     beat_schedule_filename = str(_config.var_dir / "celerybeat-schedule")
 else:
+    # kombu's Redis transport, keeping one client for its bookkeeping of the
+    # messages not yet acknowledged instead of making one per message.
+    broker_transport = "worker.broker:Transport"
     broker_transport_options = {
         # Longer than any countdown we schedule (those stay under a few minutes; long
         # waits live in the database as next_attempt_at), so Redis never redelivers

@@ -93,13 +93,20 @@ def deliver(delivery_ids: list[int]) -> int:
     """
     senders, pending, started = _senders(), set(delivery_ids), 0
     while pending:
-        ids = list(pending)
-        taken = senders.start(lambda most, ids=ids: claim(ids, config.encryption_key, LIMITS, most))
-        if not taken:
-            break
+        places: list[int] = []
+        taken = senders.start(partial(_claim_counting, list(pending), places))
         started += len(taken)
         pending -= {c.delivery_id for c in taken}
+        # Fewer than it had senders for: what is left is done, held, or waits for room.
+        if not taken or len(taken) < sum(places):
+            break
     return started
+
+
+def _claim_counting(delivery_ids: list[int], places: list[int], most: int) -> list[Claim]:
+    """claim(), noting in `places` how many it may take."""
+    places.append(most)
+    return claim(delivery_ids, config.encryption_key, LIMITS, most)
 
 
 @app.task(name=SEND_DUE_TASK, acks_late=True)
@@ -239,13 +246,17 @@ class Senders:
     ) -> list[Claim]:
         """`work(free)` in a transaction; after commit, an attempt for each claim it returns.
 
-        `held` senders (`free` unless told) are given back but for those claims.
+        `held` senders (`free` unless told: a claim) are given back but for those
+        claims. A recording, or a claim that took leases, commits without waiting
+        for the disk: told after the work (the setting counts at commit), so that
+        the many claims that find nothing to lease save the statement.
         """
         claims: list[Claim] = []
         try:
             with transaction():
-                commit_without_waiting_for_disk()
                 claims = work(free)
+                if claims or held is not None:
+                    commit_without_waiting_for_disk()
         finally:
             for _ in range((free if held is None else held) - len(claims)):
                 self._free.release()
@@ -270,11 +281,13 @@ class Senders:
     def _record_forever(self) -> None:
         while True:
             batch = [self._done.get()]
-            # A moment for more to finish: one transaction records them all.
-            until = time.monotonic() + RECORD_WAIT
+            # A moment for more to finish: one transaction records them all. Asleep
+            # rather than waiting on the queue, which would wake for each of them.
+            if batch[0] is not None and self._done.qsize() < RECORD_BATCH:
+                time.sleep(RECORD_WAIT)
             while len(batch) < RECORD_BATCH and batch[-1] is not None:
                 try:
-                    batch.append(self._done.get(timeout=max(0.0, until - time.monotonic())))
+                    batch.append(self._done.get_nowait())
                 except queue.Empty:
                     break
             finished = [result for result in batch if result is not None]
