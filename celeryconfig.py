@@ -77,6 +77,7 @@ task_routes = {
     # they must run on time even when a domain's queue is long.
     "webhooks.sweep": {"queue": _config.queue("periodic")},
     "mail.sweep": {"queue": _config.queue("periodic")},
+    "social.sweep": {"queue": _config.queue("periodic")},
     "messages.open_day": {"queue": _config.queue("periodic")},
     "idempotency.*": {"queue": _config.queue("periodic")},
 }
@@ -107,10 +108,11 @@ beat_schedule: dict = {
     # Refreshes X tokens and flags other accounts whose tokens expire within a
     # day; X access tokens live two hours, so it runs well inside that.
     "social-token-care": {"task": "social.token_care", **_every(1800)},
-    # Re-send webhook deliveries and mails that are due but have no live task: lost
-    # to a broker outage or a dead worker, or waiting longer than a countdown may.
+    # Re-send webhook deliveries, mails and shares that are due but have no live task:
+    # lost to a broker outage or a dead worker, or waiting longer than a countdown may.
     "webhooks-sweep": {"task": "webhooks.sweep", **_every(30)},
     "mail-sweep": {"task": "mail.sweep", **_every(30)},
+    "social-sweep": {"task": "social.sweep", **_every(30)},
     # Does nothing until MESSAGES_OPEN_AT; after it, mails each user once.
     "messages-open-day": {"task": "messages.open_day", **_every(300)},
     # Charges subscriptions ending within the hour and retries past-due ones.

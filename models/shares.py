@@ -31,6 +31,10 @@ class Share(db.Entity):
     attempts = orm.Required(int, default=0)
     platform_post_id = orm.Optional(str, 255, nullable=True)
     post_started_at = orm.Optional(datetime)
+    # When the worker should take the pending share up (new, waiting to retry, or the
+    # end of the lease of a post going out); None once settled. The sweeper's question,
+    # a partial index as the migration makes it (WHERE status = 'pending').
+    next_attempt_at = orm.Optional(datetime, index=True)
     # A card's successful shares are counted on every detail read.
     orm.composite_index(card, status)
 

@@ -27,13 +27,18 @@ from models.tasks import send_after_commit
 PLATFORMS = ("facebook", "instagram", "twitter")
 # Tokens that expire within this window are flagged for the user to reconnect.
 EXPIRY_WARNING = timedelta(days=1)
-# 5xx and connection errors: at most this many tries in all, with exponential backoff.
+# 5xx and connection errors: retried with exponential backoff until this many
+# attempts (rate-limited ones included) have been made.
 MAX_TRIES = 5
 # Every attempt, rate-limited ones included; a platform asking for longer than
 # MAX_RATE_LIMIT_WAIT is not waited for (a Celery countdown must stay short).
 MAX_ATTEMPTS = 10
 MAX_RATE_LIMIT_WAIT = 900
 SHARE_TASK = "social.share"
+# Longer than a post can take (Instagram polls its container for 30 s): the sweeper
+# leaves a share being posted alone until then, and a run that finds the lease run
+# out knows the one before it died mid-post.
+POST_LEASE = 300
 
 
 class SocialAccount(db.Entity):
@@ -118,7 +123,8 @@ def from_unix(seconds: int) -> datetime:
 
 
 def share_card(user, card_id: str, platform: str, message: str | None) -> Share:
-    """A pending share of the user's card; the worker posts it once this commits."""
+    """A pending share of the user's card; the worker posts it once this commits (or the
+    sweeper sends it, if that task is lost)."""
     require_platform(platform)
     card = get_card(user, card_id)
     if not SocialAccount.exists(user=user, platform=platform):
@@ -127,7 +133,7 @@ def share_card(user, card_id: str, platform: str, message: str | None) -> Share:
             details={"platform": f"Connect {platform} first: POST /social/connect/{platform}"},
             key="not_connected",
         )
-    share = Share(card=card, platform=platform, message=message or None)
+    share = Share(card=card, platform=platform, message=message or None, next_attempt_at=utcnow())
     orm.flush()
     send_after_commit(SHARE_TASK, share_id=str(share.id))
     return share
@@ -171,12 +177,18 @@ class ShareJob:
 
 
 def start_attempt(share_id: str, key: bytes) -> ShareJob | None:
-    """The next attempt at a pending share, or None when there is nothing (more) to post."""
+    """The next attempt at a pending share, or None when there is nothing (more) to post.
+
+    A share whose post went out with no answer recorded is never posted again:
+    while its lease runs, another run is posting it; after, that run died.
+    """
+    now = utcnow()
     share = Share.get_for_update(id=uuid.UUID(share_id))
     if share is None or share.status != "pending":
         return None
     if share.post_started_at is not None:
-        # An earlier run sent a post and died before recording the answer.
+        if share.next_attempt_at is not None and share.next_attempt_at > now:
+            return None
         _fail(share, "unconfirmed")
         return None
     card = share.card
@@ -194,7 +206,8 @@ def start_attempt(share_id: str, key: bytes) -> ShareJob | None:
         _fail(share, "token_unreadable")
         return None
     share.attempts += 1
-    share.post_started_at = utcnow()
+    share.post_started_at = now
+    share.next_attempt_at = now + timedelta(seconds=POST_LEASE)
     return ShareJob(
         share_id=str(share.id),
         platform=share.platform,
@@ -212,8 +225,8 @@ class Decision:
     retry_in: float | None = None
 
 
-def record_result(share_id: str, result, failures: int) -> Decision:
-    """Apply one attempt's normalised result; `failures` counts earlier transient ones."""
+def record_result(share_id: str, result) -> Decision:
+    """Apply one attempt's normalised result; a retry is due after `retry_in` seconds."""
     share = Share.get_for_update(id=uuid.UUID(share_id))
     if share is None or share.status != "pending":
         return Decision("failed")  # the card was deleted meanwhile, or a duplicate run
@@ -226,6 +239,7 @@ def record_result(share_id: str, result, failures: int) -> Decision:
             shared_at=utcnow(),
             platform_post_id=result.post_id,
             error=None,
+            next_attempt_at=None,
         )
         emit("card.shared", _shared_event(share))
         return Decision("success")
@@ -238,11 +252,11 @@ def record_result(share_id: str, result, failures: int) -> Decision:
         wait = result.wait if result.wait is not None else 60
         if share.attempts >= MAX_ATTEMPTS or wait > MAX_RATE_LIMIT_WAIT:
             return _fail(share, "rate_limited")
-        return Decision("retry", max(1.0, wait))
+        return _retry(share, max(1.0, wait))
     if kind == "transient":
-        if failures + 1 >= MAX_TRIES or share.attempts >= MAX_ATTEMPTS:
+        if share.attempts >= MAX_TRIES:
             return _fail(share, _with_detail("upstream_unavailable", result.detail))
-        return Decision("retry", backoff(failures))
+        return _retry(share, backoff(share.attempts - 1))
     if kind == "unconfirmed":
         return _fail(share, "unconfirmed")
     return _fail(share, _with_detail("bad_request", result.detail))
@@ -253,8 +267,13 @@ def backoff(failures: int) -> float:
     return 2**failures * random.uniform(0.5, 1.0)
 
 
+def _retry(share: Share, wait: float) -> Decision:
+    share.next_attempt_at = utcnow() + timedelta(seconds=wait)
+    return Decision("retry", wait)
+
+
 def _fail(share: Share, error: str) -> Decision:
-    share.set(status="failed", error=error[:255], post_started_at=None)
+    share.set(status="failed", error=error[:255], post_started_at=None, next_attempt_at=None)
     return Decision("failed")
 
 
@@ -271,6 +290,17 @@ def _shared_event(share: Share) -> dict:
         "share_url": share.share_url,
         "shared_at": rfc3339(share.shared_at),
     }
+
+
+def due_shares(now: datetime, grace: float, limit: int) -> list[str]:
+    """Pending shares due for `grace` seconds (their task lost, or late), oldest first."""
+    cutoff = now - timedelta(seconds=grace)
+    rows = orm.select(
+        (s.next_attempt_at, s.id)
+        for s in Share
+        if s.status == "pending" and s.next_attempt_at <= cutoff
+    ).order_by(1)[:limit]
+    return [str(share_id) for _due, share_id in rows]
 
 
 # Token care, for the beat job.

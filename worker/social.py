@@ -1,4 +1,5 @@
-"""Social tasks: posting a share to its platform, and the beat job that keeps tokens usable."""
+"""Social tasks: posting a share to its platform, the sweeper that sends the shares whose
+task was lost, and the beat job that keeps tokens usable."""
 
 from __future__ import annotations
 
@@ -8,16 +9,25 @@ from models import social
 from models.card_image import signed_url
 from models.clock import utcnow
 from models.transaction import transaction
-from worker.celery import app, config
+from worker.celery import app, config, publish
 from worker.clients import twitter
 from worker.clients.social import Post, Result, adapter
 
 log = logging.getLogger(__name__)
 
+# A due share is the sweeper's once its own task has had this long to run.
+SWEEP_GRACE = 20
+SWEEP_BATCH = 1000
+
 
 @app.task(name=social.SHARE_TASK, bind=True, acks_late=True, max_retries=None)
-def share(self, share_id: str, failures: int = 0) -> str:
-    """Post one share; retries only as models.social.record_result decides."""
+def share(self, share_id: str, **_earlier) -> str:
+    """Post one share; retries only as models.social.record_result decides.
+
+    Idempotent: a share that is settled, or being posted by another run, is left
+    alone. `_earlier`: the count of failures the previous release's retries carry
+    (the row's attempts count them now).
+    """
     with transaction():
         job = social.start_attempt(share_id, config.encryption_key)
     if job is None:
@@ -40,7 +50,7 @@ def share(self, share_id: str, failures: int = 0) -> str:
         log.exception("posting share %s to %s failed", share_id, job.platform)
         result = Result("unconfirmed", detail="internal error")
     with transaction():
-        decision = social.record_result(share_id, result, failures)
+        decision = social.record_result(share_id, result)
     log.info(
         "share %s to %s: %s%s -> %s",
         share_id,
@@ -50,11 +60,22 @@ def share(self, share_id: str, failures: int = 0) -> str:
         decision.status,
     )
     if decision.status == "retry":
-        failures += result.kind == "transient"
-        raise self.retry(
-            kwargs={"share_id": share_id, "failures": failures}, countdown=decision.retry_in
-        )
+        # The sweeper sends it too, if this message is lost.
+        raise self.retry(kwargs={"share_id": share_id}, countdown=decision.retry_in)
     return decision.status
+
+
+@app.task(name="social.sweep", acks_late=True)
+def sweep(grace: float = SWEEP_GRACE) -> int:
+    """Send tasks for the pending shares that are due and have no live task (lost, or late).
+
+    Stops at the first failed publish: the next sweep sends the rest.
+    """
+    with transaction():
+        due = social.due_shares(utcnow(), grace, SWEEP_BATCH)
+    for share_id in due:
+        publish(social.SHARE_TASK, {"share_id": share_id})
+    return len(due)
 
 
 @app.task(name="social.token_care", acks_late=True)

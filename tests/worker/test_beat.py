@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(ENGINE != "sqlite", reason="beat is the same on 
 
 # Periods a fifth of production's: the sweepers every 6 s, the lock held for 5 s.
 SCALE = 0.2
-SWEEPS = ("webhooks.sweep", "mail.sweep")
+SWEEPS = ("webhooks.sweep", "mail.sweep", "social.sweep")
 
 
 def period(task: str) -> float:

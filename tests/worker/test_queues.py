@@ -19,6 +19,7 @@ def test_every_task_is_routed_to_its_domains_queue(config):
         "messages.open_day": config.queue("periodic"),
         "idempotency.purge": config.queue("periodic"),
         "social.share": config.queue("social"),
+        "social.sweep": config.queue("periodic"),
         "social.token_care": config.queue("social"),
         "webhooks.deliver": config.queue("webhooks"),
         "webhooks.send_due": config.queue("webhooks"),
