@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from conftest import ROOT
 from helpers import cli, wait_for
-from previous_release import BO, PREVIOUS_RELEASE, ROWS, stored
+from previous_release import BO, PREVIOUS_RELEASE, ROWS, stored, uid
 
 from migrations.runner import (
     BASELINE,
@@ -286,3 +286,33 @@ def test_messages_of_authors_who_withdrew_earlier_go_and_their_recipients_are_re
         return ids, [tuple(row) for row in totals]
 
     assert read(url, messages_and_totals) == ([1], [(1, 10000)])
+
+
+def test_pending_shares_are_due_for_the_sweeper_after_migrating(empty_database):
+    url = empty_database()
+    migrate(url, "0006_pending_delivery_indexes")
+    settled = ROWS["shares"][0]
+    pending = {
+        **settled,
+        "id": uid(99),
+        "status": "pending",
+        "share_url": None,
+        "shared_at": None,
+        "platform_post_id": None,
+        "post_started_at": None,
+    }
+    insert(url, {"users": ROWS["users"], "cards": ROWS["cards"]})
+    insert(url, {"shares": [settled, pending]})
+
+    migrate(url, "0007_share_next_attempt")
+
+    def due(connection):
+        rows = connection.exec_driver_sql(
+            "SELECT status, next_attempt_at, created_at FROM shares ORDER BY status"
+        ).all()
+        return [tuple(row) for row in rows]
+
+    (still_pending, success) = read(url, due)
+    assert still_pending[0] == "pending"
+    assert still_pending[1] == still_pending[2]  # due since it was made
+    assert success[:2] == ("success", None)

@@ -339,3 +339,112 @@ def test_token_care_flags_an_x_account_whose_refresh_is_refused(sharing, platfor
 
     assert wait_for(lambda: sharing.accounts()["twitter"]["needs_reconnect"])
     assert len(platforms.requests("POST", "/twitter/2/oauth2/token")) == 1
+
+
+# The sweeper: shares whose task was lost are sent again, and only those.
+
+
+def _share_row(share_id: str) -> Share:
+    with orm.db_session:
+        share = Share[uuid.UUID(share_id)]
+        share.load()
+        return share
+
+
+def test_a_share_made_while_the_broker_is_unreachable_is_posted_after_a_sweep(
+    sharing, platforms, broker_down
+):
+    from worker.social import sweep
+
+    card_id = sharing.card()
+    share = sharing.share(card_id, "facebook")  # commits; sending its task fails
+
+    row = _share_row(share["id"])
+    assert row.status == "pending"
+    assert row.next_attempt_at <= utcnow()
+    broker_down.undo()
+    assert sweep(grace=0) == 1
+
+    result = sharing.outcome(card_id, share["id"])
+    assert result["status"] == "success"
+    assert len(platforms.requests("POST", "/facebook/page-100/feed")) == 1
+    assert _share_row(share["id"]).next_attempt_at is None
+    assert sweep(grace=0) == 0
+
+
+def test_a_share_being_posted_is_neither_swept_nor_posted_by_another_run(
+    sharing, platforms, celery_worker
+):
+    from worker.celery import app
+    from worker.social import sweep
+
+    platforms.script("POST", "/facebook/page-100/feed", Reply(status=None, delay=4))
+    card_id = sharing.card()
+    share = sharing.share(card_id, "facebook")
+    wait_for(lambda: platforms.requests("POST", "/facebook/page-100/feed"))
+
+    # The answer has not come yet: the sweeper leaves the share alone, and a
+    # duplicate task (a redelivery, a late retry) does not post it again.
+    assert sweep(grace=0) == 0
+    duplicate = str(uuid.uuid4())
+    app.send_task("social.share", kwargs={"share_id": share["id"]}, task_id=duplicate)
+    wait_for(lambda: f"{duplicate}] succeeded" in celery_worker.log())
+    assert "nothing to post" in celery_worker.log().split(f"{duplicate}] succeeded")[1]
+    assert _share_row(share["id"]).status == "pending"
+
+    assert sharing.outcome(card_id, share["id"])["status"] == "success"
+    assert len(platforms.requests("POST", "/facebook/page-100/feed")) == 1
+
+
+def test_a_share_whose_post_went_out_unanswered_is_swept_to_unconfirmed_not_posted(
+    sharing, platforms
+):
+    from worker.social import sweep
+
+    card_id = sharing.card()
+    with orm.db_session:
+        card = Card.get(public_id=uuid.UUID(card_id))
+        # A run started the post 10 minutes ago and died: its lease ran out.
+        share = Share(
+            card=card,
+            platform="twitter",
+            attempts=1,
+            post_started_at=utcnow() - timedelta(minutes=10),
+            next_attempt_at=utcnow() - timedelta(minutes=5),
+        )
+        orm.commit()
+        share_id = str(share.id)
+
+    assert sweep(grace=0) == 1
+
+    result = sharing.outcome(card_id, share_id)
+    assert result["status"] == "failed"
+    assert result["error"] == "unconfirmed"
+    assert platforms.requests("POST", "/twitter/2/tweets") == []
+
+
+def test_a_share_waiting_to_retry_is_not_swept_before_it_is_due(sharing, platforms):
+    from worker.social import sweep
+
+    platforms.script(
+        "POST",
+        "/twitter/2/tweets",
+        Reply(429, {"title": "Too Many Requests"}, {"Retry-After": "4"}),
+    )
+    card_id = sharing.card()
+    share = sharing.share(card_id, "twitter")
+
+    wait_for(
+        lambda: (
+            _share_row(share["id"]).attempts == 1 and not _share_row(share["id"]).post_started_at
+        )
+    )
+    row = _share_row(share["id"])
+    assert row.status == "pending"
+    assert row.next_attempt_at > utcnow() + timedelta(seconds=2)
+    assert sweep(grace=0) == 0
+
+    result = sharing.outcome(card_id, share["id"])
+    assert result["status"] == "success"
+    first, second = platforms.requests("POST", "/twitter/2/tweets")
+    assert second.at - first.at >= 3.9

@@ -12,7 +12,6 @@ import pytest
 from fixtures.receivers import Answer
 from fixtures.webhooks import PLAIN_SECRET, WHSEC_SECRET
 from helpers import wait_for
-from kombu.exceptions import OperationalError
 from pony import orm
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -40,18 +39,6 @@ def settled(client, headers, webhook_id: str, count: int = 1) -> list[dict]:
 
 def verified(secret, request) -> dict:
     return Webhook(secret).verify(request.body, request.headers)
-
-
-@pytest.fixture
-def broker_down(monkeypatch):
-    """Every task sent from this process fails as it does when Redis is unreachable."""
-    from worker.celery import app
-
-    def refuse(*args, **kwargs):
-        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    monkeypatch.setattr(app, "send_task", refuse)
-    return monkeypatch
 
 
 def test_sign_ups_on_both_apps_reach_the_receiver_signed_with_the_plain_secret(
