@@ -12,7 +12,7 @@ import falcon
 from pony import orm
 
 from api.validation import operation
-from models import mail_outbox, webhook_outbox
+from models import mail_outbox, social, webhook_outbox
 from models.clock import utcnow
 from models.errors import AuthenticationFailed
 from telemetry import logs, metrics
@@ -93,10 +93,11 @@ class Metrics:
 
 
 def outbox_backlog() -> dict[str, int]:
-    """Rows waiting in each outbox: webhook deliveries that are due, mails not yet sent."""
+    """Rows waiting in each outbox: webhook deliveries and shares that are due, mails not sent."""
     now = utcnow()
     with orm.db_session:
         return {
             "webhook_deliveries": webhook_outbox.count_due(now),
             "mail_outbox": mail_outbox.unsent_count(),
+            "shares": social.due_count(now),
         }

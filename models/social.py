@@ -293,14 +293,40 @@ def _shared_event(share: Share) -> dict:
 
 
 def due_shares(now: datetime, grace: float, limit: int) -> list[str]:
-    """Pending shares due for `grace` seconds (their task lost, or late), oldest first."""
+    """Pending shares due for `grace` seconds (their task lost, or late), oldest first.
+
+    Then the undated ones: a web process of the release before next_attempt_at
+    existed, still running while migration 0007 ran, wrote shares without it, whose
+    tasks may be lost too. Each is due once `grace` has passed since it was made or,
+    if its post started, once its lease has run out since then.
+    """
     cutoff = now - timedelta(seconds=grace)
     rows = orm.select(
         (s.next_attempt_at, s.id)
         for s in Share
         if s.status == "pending" and s.next_attempt_at <= cutoff
     ).order_by(1)[:limit]
-    return [str(share_id) for _due, share_id in rows]
+    due = [share_id for _due, share_id in rows]
+    if len(due) < limit:
+        lease_cutoff = cutoff - timedelta(seconds=POST_LEASE)
+        due += orm.select(
+            s.id
+            for s in Share
+            if s.status == "pending"
+            and s.next_attempt_at is None
+            and s.created_at <= cutoff
+            and (s.post_started_at is None or s.post_started_at <= lease_cutoff)
+        )[: limit - len(due)]
+    return [str(share_id) for share_id in due]
+
+
+def due_count(now: datetime) -> int:
+    """Pending shares waiting to be posted: due, or undated (see due_shares)."""
+    return orm.count(
+        s
+        for s in Share
+        if s.status == "pending" and (s.next_attempt_at is None or s.next_attempt_at <= now)
+    )
 
 
 # Token care, for the beat job.

@@ -109,3 +109,35 @@ def test_the_outbox_backlog_counts_mails_not_sent(client, config, monkeypatch):
     with transaction():
         mark_sent(claim)
     assert metric(scrape(client), "outbox_backlog", outbox="mail_outbox") == 2
+
+
+def test_the_outbox_backlog_counts_shares_that_are_due(client, zellyy_signup):
+    from pony import orm
+
+    from models.cards import Card
+    from models.clock import utcnow
+    from models.shares import Share
+
+    ann = zellyy_signup()
+    made = client.simulate_post("/api/v1/cards", json={"content": "hi"}, headers=ann.headers)
+    assert made.status_code == 201, made.text
+    assert metric(scrape(client), "outbox_backlog", outbox="shares") == 0
+    now = utcnow()
+    with orm.db_session:
+        card = Card.get(public_id=uuid.UUID(made.json["id"]))
+        for due, status, started in [
+            (now - timedelta(seconds=5), "pending", None),  # due: counted
+            (None, "pending", None),  # written by the release before 0007: counted
+            (now + timedelta(seconds=30), "pending", None),  # a retry waiting its turn
+            (now + timedelta(minutes=4), "pending", now),  # being posted (its lease)
+            (None, "success", None),  # done
+        ]:
+            Share(
+                card=card,
+                platform="facebook",
+                status=status,
+                next_attempt_at=due,
+                post_started_at=started,
+            )
+
+    assert metric(scrape(client), "outbox_backlog", outbox="shares") == 2

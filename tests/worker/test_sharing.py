@@ -448,3 +448,47 @@ def test_a_share_waiting_to_retry_is_not_swept_before_it_is_due(sharing, platfor
     assert result["status"] == "success"
     first, second = platforms.requests("POST", "/twitter/2/tweets")
     assert second.at - first.at >= 3.9
+
+
+def test_undated_shares_of_the_release_before_are_swept_once_due(sharing, platforms):
+    """Shares written without next_attempt_at (a web process of the release before
+    migration 0007, still running during the deploy) are not left pending forever."""
+    from worker.social import sweep
+
+    card_id = sharing.card()
+    now = utcnow()
+    with orm.db_session:
+        card = Card.get(public_id=uuid.UUID(card_id))
+        undated = {
+            # Its task was lost: posted by the sweep.
+            "lost": Share(card=card, platform="facebook", created_at=now - timedelta(minutes=1)),
+            # Its post is under way in a run of the release before: left alone.
+            "posting": Share(
+                card=card,
+                platform="instagram",
+                attempts=1,
+                created_at=now - timedelta(minutes=2),
+                post_started_at=now - timedelta(minutes=1),
+            ),
+            # Its post started longer ago than a lease: that run died.
+            "died": Share(
+                card=card,
+                platform="twitter",
+                attempts=1,
+                created_at=now - timedelta(minutes=11),
+                post_started_at=now - timedelta(minutes=10),
+            ),
+        }
+        orm.commit()
+        ids = {name: str(share.id) for name, share in undated.items()}
+    assert all(_share_row(share_id).next_attempt_at is None for share_id in ids.values())
+
+    assert sweep(grace=0) == 2
+
+    assert sharing.outcome(card_id, ids["lost"])["status"] == "success"
+    assert len(platforms.requests("POST", "/facebook/page-100/feed")) == 1
+    died = sharing.outcome(card_id, ids["died"])
+    assert (died["status"], died["error"]) == ("failed", "unconfirmed")
+    assert platforms.requests("POST", "/twitter/2/tweets") == []
+    assert _share_row(ids["posting"]).status == "pending"
+    assert sweep(grace=0) == 0
