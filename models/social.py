@@ -293,40 +293,44 @@ def _shared_event(share: Share) -> dict:
 
 
 def due_shares(now: datetime, grace: float, limit: int) -> list[str]:
-    """Pending shares due for `grace` seconds (their task lost, or late), oldest first.
-
-    Then the undated ones: a web process of the release before next_attempt_at
-    existed, still running while migration 0007 ran, wrote shares without it, whose
-    tasks may be lost too. Each is due once `grace` has passed since it was made or,
-    if its post started, once its lease has run out since then.
-    """
-    cutoff = now - timedelta(seconds=grace)
-    rows = orm.select(
-        (s.next_attempt_at, s.id)
-        for s in Share
-        if s.status == "pending" and s.next_attempt_at <= cutoff
-    ).order_by(1)[:limit]
-    due = [share_id for _due, share_id in rows]
+    """Pending shares due for `grace` seconds (their task lost, or late), oldest first,
+    then the undated ones that are due (see _due)."""
+    dated, undated = _due(now - timedelta(seconds=grace))
+    due = [share_id for _due_at, share_id in dated.order_by(1)[:limit]]
     if len(due) < limit:
-        lease_cutoff = cutoff - timedelta(seconds=POST_LEASE)
-        due += orm.select(
-            s.id
-            for s in Share
-            if s.status == "pending"
-            and s.next_attempt_at is None
-            and s.created_at <= cutoff
-            and (s.post_started_at is None or s.post_started_at <= lease_cutoff)
-        )[: limit - len(due)]
+        due += undated[: limit - len(due)]
     return [str(share_id) for share_id in due]
 
 
 def due_count(now: datetime) -> int:
-    """Pending shares waiting to be posted: due, or undated (see due_shares)."""
-    return orm.count(
-        s
+    """Pending shares waiting to be posted now, dated or not."""
+    dated, undated = _due(now)
+    return dated.count() + undated.count()
+
+
+def _due(cutoff: datetime) -> tuple[orm.core.Query, orm.core.Query]:
+    """The pending shares due by `cutoff`, as (next_attempt_at, id), and the undated ones', as id.
+
+    Undated: a web process of the release before next_attempt_at existed, still
+    running while migration 0007 ran, wrote shares without it, whose tasks may be
+    lost too. One is due once it was made by `cutoff` or, if its post started, once
+    its lease had run out by then.
+    """
+    dated = orm.select(
+        (s.next_attempt_at, s.id)
         for s in Share
-        if s.status == "pending" and (s.next_attempt_at is None or s.next_attempt_at <= now)
+        if s.status == "pending" and s.next_attempt_at <= cutoff
     )
+    lease_cutoff = cutoff - timedelta(seconds=POST_LEASE)
+    undated = orm.select(
+        s.id
+        for s in Share
+        if s.status == "pending"
+        and s.next_attempt_at is None
+        and s.created_at <= cutoff
+        and (s.post_started_at is None or s.post_started_at <= lease_cutoff)
+    )
+    return dated, undated
 
 
 # Token care, for the beat job.
