@@ -92,21 +92,21 @@ def deliver(delivery_ids: list[int]) -> int:
     attempts in flight there finish, or by the sweeper.
     """
     senders, pending, started = _senders(), set(delivery_ids), 0
+    offered = 0
+
+    def claim_pending(most: int) -> list[Claim]:
+        nonlocal offered
+        offered = most
+        return claim(list(pending), config.encryption_key, LIMITS, most)
+
     while pending:
-        places: list[int] = []
-        taken = senders.start(partial(_claim_counting, list(pending), places))
+        taken = senders.start(claim_pending)
         started += len(taken)
         pending -= {c.delivery_id for c in taken}
         # Fewer than it had senders for: what is left is done, held, or waits for room.
-        if not taken or len(taken) < sum(places):
+        if not taken or len(taken) < offered:
             break
     return started
-
-
-def _claim_counting(delivery_ids: list[int], places: list[int], most: int) -> list[Claim]:
-    """claim(), noting in `places` how many it may take."""
-    places.append(most)
-    return claim(delivery_ids, config.encryption_key, LIMITS, most)
 
 
 @app.task(name=SEND_DUE_TASK, acks_late=True)
