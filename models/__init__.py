@@ -9,7 +9,7 @@ import re
 import threading
 import time
 import weakref
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import psycopg2
 import psycopg2.extensions
@@ -198,22 +198,19 @@ def bind_args(url: str) -> dict:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return {"provider": "sqlite", "filename": path, "create_db": True}
     if parts.scheme in ("postgres", "postgresql"):
-        args = {
+        return {
             "provider": _PostgresProvider,
-            "host": parts.hostname or "localhost",
-            "port": parts.port or 5432,
-            "user": unquote(parts.username or "postgres"),
-            "database": parts.path.lstrip("/"),
             # Statements prepared by select_rows keep one plan: left to choose,
             # PostgreSQL plans them anew on every run when the plan it would keep
             # looks costlier (it does for the message page: 0.17 ms of planning each
             # time). Pony prepares nothing else, so nothing else changes.
             "options": "-c plan_cache_mode=force_generic_plan",
             **_GIVE_UP_ON_A_SILENT_SERVER,
+            # The URL as libpq reads it, as the start-up check and the migrations do:
+            # several hosts, and the parameters of its query (sslmode=verify-full,
+            # sslrootcert=…, connect_timeout=…) over the defaults above.
+            **psycopg2.extensions.parse_dsn(url),
         }
-        if parts.password:
-            args["password"] = unquote(parts.password)
-        return args
     raise ValueError(f"unsupported DATABASE_URL scheme: {parts.scheme!r}")
 
 
