@@ -6,7 +6,7 @@ import pytest
 from conftest import DATABASE_URL, ENGINE
 from pony import orm
 
-from models import bind_args
+from models import bind_args, db
 
 pytestmark = pytest.mark.skipif(ENGINE != "postgres", reason="PostgreSQL only: a URL of libpq")
 
@@ -31,8 +31,6 @@ def test_the_query_of_the_url_reaches_the_connection(config):
 
 def test_a_url_that_requires_tls_is_never_served_without_it(config):
     with orm.db_session:
-        from models import db
-
         (ssl,) = db.select("SELECT current_setting('ssl')")
     url = f"{DATABASE_URL}?sslmode=require"
     if ssl == "off":
