@@ -133,11 +133,11 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} not ready after {timeout} s; see {self.log_path}")
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        """SIGINT by default: gunicorn's quick shutdown; the benchmark has nothing in flight."""
         if self.process is None or self.process.poll() is not None:
             return
-        # SIGINT: gunicorn's quick shutdown; the benchmark has nothing in flight.
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(sig)
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
