@@ -17,6 +17,7 @@ import time
 
 import pytest
 from conftest import ENGINE
+from fixtures.faults import connecting_with
 
 pytestmark = pytest.mark.skipif(
     ENGINE != "postgres", reason="PostgreSQL only: SQLite has no server"
@@ -49,18 +50,11 @@ class SilentServer:
 @contextlib.contextmanager
 def silent_database():
     """This thread's database connections go to a server that never answers, then back."""
-    from models import db
-
     server = SilentServer(patience=30)  # past it, a connection attempt fails on its own
-    pool = db.provider.pool  # this thread's: Pony keeps a connection per thread
-    real = {name: pool.kwargs[name] for name in ("host", "port")}
-    pool.kwargs.update(host="127.0.0.1", port=server.port)
-    db.disconnect()  # the next statement connects anew, to the silent server
     try:
-        yield server
+        with connecting_with(host="127.0.0.1", port=server.port):
+            yield server
     finally:
-        pool.kwargs.update(real)
-        db.disconnect()
         server.close()
 
 
