@@ -457,27 +457,25 @@ def test_undated_shares_of_the_release_before_are_swept_once_due(sharing, platfo
 
     card_id = sharing.card()
     now = utcnow()
+
+    def undated_share(platform: str, made: int, started: int | None = None) -> Share:
+        """Made `made` minutes ago; its post started `started` minutes ago (None: not)."""
+        return Share(
+            card=card,
+            platform=platform,
+            attempts=0 if started is None else 1,
+            created_at=now - timedelta(minutes=made),
+            post_started_at=None if started is None else now - timedelta(minutes=started),
+        )
+
     with orm.db_session:
         card = Card.get(public_id=uuid.UUID(card_id))
         undated = {
-            # Its task was lost: posted by the sweep.
-            "lost": Share(card=card, platform="facebook", created_at=now - timedelta(minutes=1)),
+            "lost": undated_share("facebook", made=1),  # its task was lost: swept, posted
             # Its post is under way in a run of the release before: left alone.
-            "posting": Share(
-                card=card,
-                platform="instagram",
-                attempts=1,
-                created_at=now - timedelta(minutes=2),
-                post_started_at=now - timedelta(minutes=1),
-            ),
+            "posting": undated_share("instagram", made=2, started=1),
             # Its post started longer ago than a lease: that run died.
-            "died": Share(
-                card=card,
-                platform="twitter",
-                attempts=1,
-                created_at=now - timedelta(minutes=11),
-                post_started_at=now - timedelta(minutes=10),
-            ),
+            "died": undated_share("twitter", made=11, started=10),
         }
         orm.commit()
         ids = {name: str(share.id) for name, share in undated.items()}
